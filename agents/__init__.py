@@ -1,0 +1,1 @@
+"""Everything that learns: one file per algorithm, shared numerics written once."""

@@ -1,0 +1,224 @@
+"""Proximal Policy Optimization (Schulman et al. 2017, arXiv:1707.06347), clipped surrogate.
+
+Read top to bottom in paper order: the policy, the rollout (sampling a_t ~ pi(.|s_t)),
+generalised advantage estimation, then K epochs of minibatch updates of
+
+    L = -min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t) + c_v (V(s_t) - R_t)^2 - c_e H[pi(.|s_t)]
+
+with r_t = pi(a_t|s_t) / pi_old(a_t|s_t). Discrete (categorical) and continuous (Gaussian)
+actions; MLP or Nature-CNN policies. Actor and critic are trained in one pass with one
+optimizer, which halves the per-op overhead that bounds small-network RL on a CPU.
+
+    python -m lab agent=ppo env=cartpole
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from agents.config import PPOConfig
+from agents.networks import NatureCNN, is_image_space, mlp
+from agents.normalize import ObsNormalizer, RewardNormalizer
+from agents.rollout import RolloutBuffer, gae
+from lab.learner import Mean, Phase
+
+
+class ActorCritic(nn.Module):
+    """pi(a|s) and V(s). MLP: two separate towers; CNN: a shared encoder with two heads."""
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: PPOConfig) -> None:
+        super().__init__()
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        n_out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        image = is_image_space(obs_space.shape, obs_space.dtype)
+        self.cnn = cfg.policy == "cnn" or (cfg.policy == "auto" and image)
+        if self.cnn:
+            c, h, w = obs_space.shape
+            self.encoder = NatureCNN(c, 512, h, w)
+            self.actor = mlp([512, n_out], out_gain=0.01)
+            self.critic = mlp([512, 1], out_gain=1.0)
+        else:
+            n_in = int(np.prod(obs_space.shape))
+            self.encoder = nn.Flatten()
+            sizes = list(cfg.hidden_sizes)
+            self.actor = mlp([n_in, *sizes, n_out], cfg.activation, out_gain=0.01, ortho=cfg.ortho_init)
+            self.critic = mlp([n_in, *sizes, 1], cfg.activation, out_gain=1.0, ortho=cfg.ortho_init)
+        if not self.discrete:
+            self.log_std = nn.Parameter(torch.full((n_out,), float(cfg.log_std_init)))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action logits (discrete) or Gaussian means (continuous), and values."""
+        z = self.encoder(obs)
+        return self.actor(z), self.critic(z).squeeze(-1)
+
+    def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.discrete:
+            logp = torch.log_softmax(out.float(), dim=-1)
+            entropy = -(logp.exp() * logp).sum(-1)
+            return logp.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1), entropy
+        std = self.log_std.exp()
+        logp = (-0.5 * ((actions - out.float()) / std) ** 2 - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        entropy = (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum().expand(out.shape[0])
+        return logp, entropy
+
+    def sample(self, out: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        if self.discrete:
+            if deterministic:
+                return out.argmax(-1)
+            # Gumbel-max: one fused draw, cheaper than building a Categorical each step
+            u = torch.rand_like(out, dtype=torch.float32)
+            return (out.float() - torch.log(-torch.log(u.clamp_min(1e-20)))).argmax(-1)
+        if deterministic:
+            return out.float()
+        return out.float() + self.log_std.exp() * torch.randn_like(out, dtype=torch.float32)
+
+
+class PPO:
+    """The PPO learner: one optimisation phase, 'update', of n_epochs x minibatches steps."""
+
+    step_unit = "env steps"
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, num_envs: int, cfg: PPOConfig,
+                 device: torch.device) -> None:
+        if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
+            raise ValueError(f"PPO acts in Discrete or Box action spaces, not {action_space}")
+        self.cfg, self.device, self.num_envs = cfg, device, num_envs
+        self.obs_space, self.action_space = obs_space, action_space
+        self.policy = ActorCritic(obs_space, action_space, cfg).to(device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
+        self.image_obs = is_image_space(obs_space.shape, obs_space.dtype)
+        self.obs_norm = ObsNormalizer(obs_space.shape, cfg.clip_obs) if cfg.normalize_obs and not self.image_obs else None
+        self.rew_norm = RewardNormalizer(num_envs, cfg.gamma) if cfg.normalize_reward else None
+        obs_dtype = obs_space.dtype if self.image_obs else np.float32
+        self.buffer = RolloutBuffer(cfg.n_steps, num_envs, obs_space.shape, obs_dtype,
+                                    () if self.policy.discrete else action_space.shape,
+                                    np.int64 if self.policy.discrete else np.float32)
+        self.stats = Mean()
+
+    # ------------------------------------------------------------------ the contract
+    def phases(self) -> list[Phase]:
+        schedule = (lambda progress: max(1.0 - progress, 0.0)) if self.cfg.anneal_lr else None
+        return [Phase("update", self.optimizer, list(self.policy.parameters()), self.cfg.max_grad_norm,
+                      lr_schedule=schedule)]
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"policy": self.policy}
+
+    def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(obs).to(self.device, non_blocking=True)
+
+    def _env_actions(self, actions: torch.Tensor) -> np.ndarray:
+        a = actions.cpu().numpy()
+        if not self.policy.discrete:
+            # the Gaussian is unbounded; the env gets the clipped action, the loss the raw one
+            a = np.clip(a, self.action_space.low, self.action_space.high)
+        return a
+
+    # ------------------------------------------------------------------ 1. rollout
+    def collect(self, source: Any) -> tuple[dict[str, torch.Tensor], int]:
+        """Run the policy for n_steps in every env; return the flattened batch with advantages."""
+        buf, cfg = self.buffer, self.cfg
+        obs = source.obs
+        for t in range(cfg.n_steps):
+            obs = self.obs_norm(obs, update=True) if self.obs_norm else obs
+            out, value = self.policy(self._obs_tensor(obs))
+            action = self.policy.sample(out)
+            logp, _ = self.policy.log_prob_entropy(out, action)
+            next_obs, reward, terminated, truncated, valid = source.step(self._env_actions(action))
+            if self.rew_norm is not None:
+                reward = self.rew_norm(reward, terminated | truncated)
+            buf.obs[t] = obs
+            buf.actions[t] = action.cpu().numpy()
+            buf.logprobs[t] = logp.cpu().numpy()
+            buf.values[t] = value.float().cpu().numpy()
+            buf.rewards[t] = reward
+            buf.terminated[t] = terminated
+            buf.dones[t] = terminated | truncated
+            buf.valid[t] = valid
+            obs = next_obs
+        last_obs = self.obs_norm(obs) if self.obs_norm else obs
+        last_value = self.policy(self._obs_tensor(last_obs))[1].float().cpu().numpy()
+
+        # ---------------------------------------------------------------- 2. GAE
+        advantages, returns = gae(buf.rewards, buf.values, last_value, buf.terminated, buf.dones,
+                                  cfg.gamma, cfg.gae_lambda)
+        v = buf.valid.reshape(-1)  # drop the reset steps of NEXT_STEP autoreset
+        flat = lambda x: torch.from_numpy(x.reshape(-1, *x.shape[2:])[v]).to(self.device)
+        batch = {"obs": flat(buf.obs), "actions": flat(buf.actions), "logprobs": flat(buf.logprobs),
+                 "values": flat(buf.values), "advantages": flat(advantages.astype(np.float32)),
+                 "returns": flat(returns.astype(np.float32))}
+        return batch, cfg.n_steps * self.num_envs
+
+    # ------------------------------------------------------------------ 3. the clipped update
+    def losses(self, phase: Phase, batch: dict[str, torch.Tensor]) -> Iterator[torch.Tensor]:
+        cfg = self.cfg
+        n = batch["obs"].shape[0]
+        for _ in range(cfg.n_epochs):
+            perm = torch.randperm(n, device=self.device)
+            for start in range(0, n, cfg.batch_size):
+                idx = perm[start:start + cfg.batch_size]
+                if idx.numel() < 2:
+                    continue
+                obs, actions, old_logp = batch["obs"][idx], batch["actions"][idx], batch["logprobs"][idx]
+                adv, ret, old_v = batch["advantages"][idx], batch["returns"][idx], batch["values"][idx]
+                if cfg.normalize_advantage:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                out, value = self.policy(obs)
+                logp, entropy = self.policy.log_prob_entropy(out, actions)
+                log_ratio = logp - old_logp
+                ratio = log_ratio.exp()
+                pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)).mean()
+                value = value.float()
+                if cfg.clip_range_vf is not None:
+                    clipped = old_v + (value - old_v).clamp(-cfg.clip_range_vf, cfg.clip_range_vf)
+                    v_loss = 0.5 * torch.max((value - ret) ** 2, (clipped - ret) ** 2).mean()
+                else:
+                    v_loss = 0.5 * ((value - ret) ** 2).mean()
+                ent = entropy.mean()
+                loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean()  # Schulman's low-variance estimator
+                    clip_frac = ((ratio - 1).abs() > cfg.clip_range).float().mean()
+                for name, value_ in (("loss/policy", pg_loss), ("loss/value", v_loss), ("loss/entropy", ent),
+                                     ("loss/approx_kl", approx_kl), ("loss/clip_frac", clip_frac)):
+                    self.stats.add(name, value_.detach())
+                yield loss
+                if cfg.target_kl is not None and float(approx_kl) > cfg.target_kl:  # sync point, opt-in
+                    return
+
+    # ------------------------------------------------------------------ acting, eval
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Actions for a batch of raw env observations (normalised with frozen statistics)."""
+        obs = self.obs_norm(obs) if self.obs_norm else obs
+        out, _ = self.policy(self._obs_tensor(np.asarray(obs)))
+        return self._env_actions(self.policy.sample(out, deterministic))
+
+    def evaluate(self, source: Any, episodes: int) -> dict[str, float]:
+        return source.evaluate(self.act, episodes)
+
+    def log_metrics(self) -> dict[str, float]:
+        metrics = self.stats.pop()
+        if not self.policy.discrete:
+            metrics["train/action_std"] = float(self.policy.log_std.exp().mean())
+        return metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "stats": self.stats.state_dict(),
+                "obs_norm": self.obs_norm.rms.state_dict() if self.obs_norm else None,
+                "rew_norm": self.rew_norm.state_dict() if self.rew_norm else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.stats.load_state_dict(state["stats"])
+        if self.obs_norm is not None and state.get("obs_norm") is not None:
+            self.obs_norm.rms.load_state_dict(state["obs_norm"])
+        if self.rew_norm is not None and state.get("rew_norm") is not None:
+            self.rew_norm.load_state_dict(state["rew_norm"])

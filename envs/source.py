@@ -1,0 +1,134 @@
+"""What an RL learner learns from: a training vector env, episode bookkeeping, and evaluation.
+
+Shared by every RL learner (PPO, DQN): the source steps the vector env, marks NEXT_STEP reset
+steps (whose action was ignored) as invalid, records finished episodes for logging, saves and
+restores the env mid-episode where it can, and evaluates a policy on separate eval envs.
+
+    source = RLSource(lambda n: make_vec("CartPole-v1", n), num_envs=8, seed=0)
+    obs, reward, terminated, truncated, valid = source.step(actions)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from envs.state import get_state, set_state
+
+
+class RLSource:
+    def __init__(self, make_env: Callable[[int], gym.vector.VectorEnv], num_envs: int, seed: int,
+                 *, env_id: str = "", eval_seed: int | None = None, recent: int = 20) -> None:
+        self.make_env, self.num_envs, self.seed, self.env_id = make_env, num_envs, seed, env_id
+        self.eval_seed = seed + 10_000 if eval_seed is None else eval_seed
+        self.env = make_env(num_envs)
+        self.single_observation_space = self.env.single_observation_space
+        self.single_action_space = self.env.single_action_space
+        self.obs, _ = self.env.reset(seed=seed)
+        self.prev_done = np.zeros(num_envs, dtype=bool)  # the next step of these envs is a reset step
+        self.ep_return = np.zeros(num_envs, dtype=np.float64)
+        self.ep_length = np.zeros(num_envs, dtype=np.int64)
+        self.recent: deque[tuple[float, int]] = deque(maxlen=recent)
+        self.episodes = 0
+        self._eval_env: gym.vector.VectorEnv | None = None
+
+    # ------------------------------------------------------------------ training
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step all envs. `valid` is False for reset steps (NEXT_STEP autoreset): learn nothing from them."""
+        obs, reward, terminated, truncated, _ = self.env.step(actions)
+        valid = ~self.prev_done
+        done = (terminated | truncated) & valid
+        self.ep_return += np.where(valid, reward, 0.0)
+        self.ep_length += valid
+        if done.any():
+            for i in np.flatnonzero(done):
+                self.recent.append((float(self.ep_return[i]), int(self.ep_length[i])))
+            self.episodes += int(done.sum())
+            self.ep_return[done] = 0.0
+            self.ep_length[done] = 0
+        self.prev_done = done
+        self.obs = obs
+        return obs, reward, terminated, truncated, valid
+
+    def log_metrics(self) -> dict[str, float]:
+        if not self.recent:
+            return {"train/episodes": self.episodes}
+        returns, lengths = zip(*self.recent)
+        return {"train/episode_return": float(np.mean(returns)), "train/episode_length": float(np.mean(lengths)),
+                "train/episodes": self.episodes}
+
+    def status(self) -> str:
+        return f"return {np.mean([r for r, _ in self.recent]):.1f}" if self.recent else ""
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, act: Callable[[np.ndarray], np.ndarray], episodes: int,
+                 max_envs: int = 32) -> dict[str, float]:
+        """Run `episodes` full episodes with `act` on separate eval envs (fixed seeds).
+
+        Each eval env runs a fixed quota of episodes, so short episodes are not over-counted
+        (the bias of counting episodes in order of completion). The same seeds every time make
+        evaluations comparable across a run and reproducible by `lab.watch`.
+        """
+        n = min(episodes, max_envs)
+        if self._eval_env is None or self._eval_env.num_envs != n:
+            if self._eval_env is not None:
+                self._eval_env.close()
+            self._eval_env = self.make_env(n)
+        env = self._eval_env
+        quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+        obs, _ = env.reset(seed=self.eval_seed)
+        ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
+        returns: list[float] = []
+        lengths: list[int] = []
+        finished = np.zeros(n, dtype=np.int64)
+        prev_done = np.zeros(n, dtype=bool)
+        while (finished < quota).any():
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            active = ~prev_done & (finished < quota)
+            ret += np.where(active, reward, 0.0)
+            length += active
+            done = (terminated | truncated) & ~prev_done
+            for i in np.flatnonzero(done & active):
+                returns.append(float(ret[i]))
+                lengths.append(int(length[i]))
+                finished[i] += 1
+            ret[done], length[done] = 0.0, 0
+            prev_done = done
+        return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
+                "length_mean": float(np.mean(lengths)), "episodes": len(returns)}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any] | None:
+        env_state = get_state(self.env)
+        return {
+            "env": env_state,
+            "obs": torch.from_numpy(np.asarray(self.obs).copy()),
+            "prev_done": torch.from_numpy(self.prev_done.copy()),
+            "ep_return": torch.from_numpy(self.ep_return.copy()),
+            "ep_length": torch.from_numpy(self.ep_length.copy()),
+            "recent": list(self.recent), "episodes": self.episodes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> str | None:
+        """Restore; returns a note for the user when the env itself could not be restored."""
+        self.recent.extend(tuple(x) for x in state["recent"])
+        self.episodes = state["episodes"]
+        if state["env"] is None:
+            # Not savable (Box2D, Atari): start fresh episodes, seeded by the resume point.
+            self.obs, _ = self.env.reset(seed=self.seed + 1 + self.episodes)
+            return f"note: the state of {self.env_id or 'this env'} cannot be saved; its episodes restart on resume"
+        set_state(self.env, state["env"])
+        self.obs = state["obs"].numpy().copy()
+        self.prev_done = state["prev_done"].numpy().copy()
+        self.ep_return = state["ep_return"].numpy().copy()
+        self.ep_length = state["ep_length"].numpy().copy()
+        return None
+
+    def close(self) -> None:
+        self.env.close()
+        if self._eval_env is not None:
+            self._eval_env.close()

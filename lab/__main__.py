@@ -1,0 +1,56 @@
+"""The lab's command line: ``python -m lab agent=ppo env=cartpole [key=value ...]``.
+
+Before Hydra runs the job, the overrides are composed once here and checked against the
+typed schema, so a wrong override fails in well under a second with one line naming the key
+and the valid choices, without importing torch, wandb or stable-baselines3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Small-network RL is bound by per-op overhead; a multi-threaded BLAS only adds contention
+# (a 256x64 numpy matmul took 2.5 ms instead of 56 us under load). Must precede numpy's import.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from lab.config import register_configs
+from lab.errors import explain_hydra_error, preflight
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    from lab.run import main as run_main  # heavy imports (torch, gymnasium) start here
+
+    return run_main(cfg)
+
+
+def main() -> None:
+    register_configs()
+    argv = sys.argv[1:]
+    if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i") or a.startswith("--info")
+               for a in argv):
+        error = preflight(CONF_DIR, argv)
+        if error:
+            print(f"lab: error: {error}", file=sys.stderr)
+            sys.exit(2)
+    try:
+        _hydra_main()
+    except Exception as exc:  # Hydra re-raises config errors met after the preflight
+        message = explain_hydra_error(exc)
+        if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"lab: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

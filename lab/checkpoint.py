@@ -1,0 +1,66 @@
+"""Checkpoints: state dicts only, written atomically, loaded with ``weights_only=True``.
+
+A checkpoint holds everything an exact resume needs: the learner (networks, normalisation
+statistics, episode trackers), optimizer and scaler states, RNG states, the env's state where
+it can be saved, counters, the W&B run id and the resolved config.
+Writes go to a temporary file in the same directory, are fsync'ed, then renamed over the old
+file, so a kill at any moment leaves either the old or the new checkpoint, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lab.errors import LabError
+
+FORMAT = 1
+
+
+def save(state: dict[str, Any], path: Path) -> None:
+    """Atomically write `state` to `path` (temp file + fsync + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable across a power loss (POSIX only).
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely; a missing or unreadable file is one clear LabError."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise LabError(f"checkpoint {path} is unreadable (truncated or corrupt?): "
+                       f"{str(exc).splitlines()[0][:200]}") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise LabError(f"checkpoint {path} is not a lab checkpoint (format {FORMAT})")
+    return state

@@ -1,0 +1,132 @@
+"""User-facing errors: one readable line naming the problem and the valid choices.
+
+``LabError`` is raised for anything a user can fix (a bad override, a missing checkpoint, a
+broken file); the CLI prints its message and exits with status 2, without a stack trace.
+The helpers below turn Hydra/OmegaConf composition errors into such lines.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+
+class LabError(Exception):
+    """An error in the user's input: printed as one line, exit status 2."""
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def explain_hydra_error(exc: BaseException) -> str | None:
+    """One line for a Hydra/OmegaConf composition error, or None if it is not one."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+    from lab.config import did_you_mean
+
+    if isinstance(exc, LabError):
+        return str(exc)
+    if isinstance(exc, MissingConfigException):
+        text = str(exc)
+        m = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+        options = [o for o in getattr(exc, "options", None) or re.findall(r"^\t(\S+)$", text, re.M)
+                   if not o.endswith("_schema")]
+        if m and options:
+            group, name = m.groups()
+            return (f"unknown {group} '{name}'; choose one of: {', '.join(sorted(options))}"
+                    f"{did_you_mean(name, options)}")
+        if m:
+            return f"unknown config '{m.group(1)}/{m.group(2)}'"
+        return _first_line(text)
+    if isinstance(exc, OverrideParseException):
+        return f"{_first_line(str(exc))}; overrides look like key=value (e.g. agent.lr=1e-3)"
+    if isinstance(exc, ConfigCompositionException):
+        cause = exc.__cause__
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+            return _unknown_key(cause)
+        if isinstance(cause, ValidationError):
+            key = getattr(cause, "full_key", "?")
+            return f"{key}: {_first_line(str(cause.msg if hasattr(cause, 'msg') else cause))}"
+        text = _first_line(str(exc))
+        if text.startswith("Ambiguous value"):
+            return f"{text}: to sweep over values add -m (python -m lab -m key=a,b)"
+        return text
+    return None
+
+
+def _unknown_key(cause: Exception) -> str:
+    from omegaconf import OmegaConf
+
+    from lab.config import did_you_mean
+
+    full_key = getattr(cause, "full_key", None) or "?"
+    parent = getattr(cause, "parent_node", None) or getattr(cause, "object", None)
+    leaf = full_key.rsplit(".", 1)[-1]
+    valid: list[str] = []
+    try:
+        if parent is not None:
+            valid = [str(k) for k in OmegaConf.to_container(parent, resolve=False).keys()]  # type: ignore[union-attr]
+    except Exception:
+        valid = []
+    if valid:
+        section = full_key.rsplit(".", 1)[0] if "." in full_key else "the root config"
+        return (f"unknown key '{full_key}'{did_you_mean(leaf, valid)}; valid keys in {section}: "
+                f"{', '.join(valid)}")
+    return f"unknown key '{full_key}'"
+
+
+def _first_values(overrides: list[str]) -> Iterable[list[str]]:
+    """For a sweep (a=1,2 b=x,y), the combinations that try each value once: a=1 b=x, a=2 b=x, a=1 b=y."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    values: list[list[str]] = []
+    for text, ov in zip(overrides, parsed):
+        if ov.is_sweep_override():
+            try:
+                choices = [f"{ov.get_key_element()}={v}" for v in ov.sweep_string_iterator()]
+            except Exception:  # interval/range sweeps of a tuner: nothing to try here
+                choices = []
+            values.append(choices)
+        else:
+            values.append([text])
+    base = [v[0] for v in values if v]
+    yield base
+    for i, choices in enumerate(values):
+        for choice in choices[1:]:
+            combo = [v[0] for v in values[:i] if v] + [choice] + [v[0] for v in values[i + 1:] if v]
+            yield combo
+
+
+def preflight(conf_dir: str, argv: list[str]) -> str | None:
+    """Compose the config for `argv` (each sweep value once) and return an error line, or None."""
+    from hydra import compose, initialize_config_dir
+
+    from lab.config import validate
+
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra.")
+                 and not a.startswith("hydra/")]
+    # `--cfg job` and friends take a value that is not an override
+    for flag in ("--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
+                 "--config-dir", "-cd", "--experimental-rerun"):
+        if flag in argv:
+            i = argv.index(flag)
+            if i + 1 < len(argv) and argv[i + 1] in overrides:
+                overrides.remove(argv[i + 1])
+    try:
+        combos = list(_first_values(overrides)) if multirun else [overrides]
+        for combo in combos:
+            with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+                cfg = compose("config", overrides=combo)
+            error = validate(cfg)
+            if error:
+                return error
+    except Exception as exc:
+        message = explain_hydra_error(exc)
+        if message is None:
+            raise
+        return message
+    return None

@@ -1,0 +1,250 @@
+"""Config to objects, in one place: the only module that imports lab, agents and envs together.
+
+    source  = RLSource(make_vec(cfg.env ...))             what the learner learns from
+    learner = PPO(spaces, cfg.agent, device)              what learns
+    Trainer(cfg.trainer, run_dir, loggers).fit(learner, source)
+
+Each object receives only what it needs (spaces, its own config section); derived sizes are
+checked here, so an agent that cannot act in an env fails before anything is built.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from lab.errors import LabError
+
+log = logging.getLogger("lab")
+
+
+def main(cfg: DictConfig) -> float | None:
+    """Hydra's task function: train, print errors a user can fix as one line (exit status 2)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = list(hydra_cfg.overrides.task)
+    try:
+        result = train(cfg, run_dir, overrides=overrides)
+    except LabError as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    final = result.get("final", {})
+    return final.get("return_mean")
+
+
+def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
+          hooks: dict[str, list] | None = None) -> dict[str, Any]:
+    """Train as `python -m lab` would, writing to `run_dir`. Returns the run's result.json."""
+    import torch  # noqa: F401  (heavy imports start here, after the config is known to be good)
+
+    from envs import EnvError
+    from lab import checkpoint as ckpt
+    from lab.config import validate
+    from lab.runtime import configure, select_device
+    from lab.trainer import Trainer
+
+    error = validate(cfg)
+    if error:
+        raise LabError(error)
+    run_dir = Path(run_dir)
+    overrides = list(overrides or [])
+    resume_path, run_dir = _find_resume(cfg, run_dir, overrides)
+    resume_state = ckpt.load(resume_path) if resume_path else None
+    if resume_state is None and (run_dir / "metrics.jsonl").exists():
+        raise LabError(f"{run_dir} already holds a run; continue it with trainer.resume=auto "
+                       f"or choose another hydra.run.dir")
+    if resume_state is not None:
+        _check_same_run(cfg, resume_state, resume_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(cfg, run_dir, overrides)
+    _log_to_file(run_dir)
+
+    configure(cfg.seed, cfg.trainer.threads, cfg.trainer.deterministic)
+    device = select_device(cfg.trainer.device)
+    try:
+        source = build_source(cfg)
+        learner = build_learner(cfg, source, device)
+    except EnvError as exc:
+        raise LabError(str(exc)) from None
+
+    from lab.loggers import new_wandb_id
+
+    wandb_id = (resume_state or {}).get("wandb_id") or new_wandb_id()
+    loggers = build_loggers(cfg, run_dir, wandb_id, learner.step_unit,
+                            resume_step=resume_state["step"] if resume_state else None)
+    trainer = Trainer(cfg.trainer, run_dir, loggers, device,
+                      extra_state={"wandb_id": wandb_id, "config": OmegaConf.to_yaml(cfg)})
+    for event, fns in (hooks or {}).items():
+        for fn in fns:
+            trainer.add_hook(event, fn)
+    if resume_state is not None:
+        loggers.message(f"resuming {run_dir} from {resume_path} at step {resume_state['step']:,}")
+    loggers.message(f"run directory: {run_dir}  (device {device}, W&B {loggers.wandb_mode})")
+    try:
+        result = trainer.fit(learner, source, resume=resume_state)
+    finally:
+        loggers.close()
+        source.close()
+    loggers.message(f"{result['status']}: {result['steps']:,} steps in {result['wall_time_s']:.1f} s; "
+                    f"final eval return {result['final'].get('return_mean', float('nan')):.1f}")
+    return result
+
+
+# ---------------------------------------------------------------------- builders
+def build_source(cfg: DictConfig) -> Any:
+    from envs import make_vec
+    from envs.source import RLSource
+
+    env = cfg.env
+
+    def make(n: int, render_mode: str | None = None):
+        return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
+                        kwargs=OmegaConf.to_container(env.kwargs), render_mode=render_mode)
+
+    return RLSource(make, env.num_envs, cfg.seed, env_id=env.id)
+
+
+def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
+    import gymnasium as gym
+
+    agent = OmegaConf.to_object(cfg.agent)
+    if cfg.agent.name == "ppo":
+        from agents.ppo import PPO
+
+        space = source.single_action_space
+        if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
+            raise LabError(f"agent=ppo cannot act in {cfg.env.id}'s action space {space}; "
+                           "it needs Discrete or Box actions")
+        return PPO(source.single_observation_space, space, source.num_envs, agent, device)
+    raise LabError(f"unknown agent '{cfg.agent.name}'")
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resume_step: int | None):
+    from lab.loggers import ConsoleLogger, JsonlLogger, Loggers, TensorBoardLogger, WandbLogger, wandb_mode
+
+    loggers: list[Any] = [JsonlLogger(run_dir / "metrics.jsonl", resume_step)]
+    console = ConsoleLogger(cfg.trainer.total_steps, unit, start=resume_step or 0) if cfg.logger.console else None
+    if console is not None:
+        loggers.append(console)
+    mode = wandb_mode(cfg.wandb.mode)
+    if mode != "disabled":
+        loggers.append(WandbLogger(
+            mode=mode, project=cfg.wandb.project, entity=cfg.wandb.entity,
+            group=cfg.wandb.group or cfg.experiment, tags=list(cfg.wandb.tags), name=run_dir.name,
+            run_dir=run_dir, config={**OmegaConf.to_container(cfg, resolve=True), "system": system_info()},
+            run_id=wandb_id))
+    if cfg.logger.tensorboard:
+        loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
+    out = Loggers(loggers, console)
+    out.wandb_mode = mode
+    return out
+
+
+def system_info() -> dict[str, Any]:
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+# ---------------------------------------------------------------------- resume
+def _same_job(a: list[str], b: list[str]) -> bool:
+    drop = lambda ovs: sorted(o for o in ovs if not o.lstrip("+~").startswith(("trainer.resume", "hydra.")))
+    return drop(a) == drop(b)
+
+
+def _find_resume(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[Path | None, Path]:
+    """The checkpoint to resume from and the run directory to continue in."""
+    resume = cfg.trainer.resume
+    if not resume:
+        return None, run_dir
+    if resume != "auto":
+        path = Path(resume)
+        if path.is_dir():
+            path = path / "checkpoints" / "last.pt" if (path / "checkpoints").is_dir() else path / "last.pt"
+        if not path.is_file():
+            raise LabError(f"trainer.resume: checkpoint not found: {path} (give a .pt file, a run directory, or auto)")
+        target = path.parent.parent if path.parent.name == "checkpoints" else run_dir
+        return path, _adopt(run_dir, target)
+    own = run_dir / "checkpoints" / "last.pt"
+    if own.is_file():
+        return own, run_dir
+    # A fresh Hydra directory: continue the newest unfinished run of the same command.
+    candidates = []
+    for last in Path(cfg.runs_dir).glob("**/checkpoints/last.pt"):
+        other = last.parent.parent
+        if other.resolve() == run_dir.resolve():
+            continue
+        over = other / ".hydra" / "overrides.yaml"
+        result = other / "result.json"
+        if not over.is_file():
+            continue
+        if result.is_file() and json.loads(result.read_text()).get("completed"):
+            continue
+        if _same_job(yaml.safe_load(over.read_text()) or [], overrides):
+            candidates.append((last.stat().st_mtime, last))
+    if not candidates:
+        log.info("trainer.resume=auto: no unfinished run of this command found; starting fresh")
+        return None, run_dir
+    last = max(candidates)[1]
+    return last, _adopt(run_dir, last.parent.parent)
+
+
+def _adopt(fresh: Path, target: Path) -> Path:
+    """Continue in `target`; remove the empty directory Hydra made for this launch."""
+    if fresh.resolve() != target.resolve() and fresh.is_dir():
+        if {p.name for p in fresh.iterdir()} <= {".hydra"}:
+            shutil.rmtree(fresh)
+    return target
+
+
+def _check_same_run(cfg: DictConfig, state: dict[str, Any], path: Path) -> None:
+    saved = OmegaConf.create(state.get("config", "{}"))
+    for section in ("agent", "env"):
+        old, new = OmegaConf.to_container(saved.get(section, {})), OmegaConf.to_container(cfg[section])
+        if old != new:
+            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise LabError(f"checkpoint {path} was trained with a different {section} config "
+                           f"({', '.join(f'{section}.{k}' for k in keys)}); resume with the same settings")
+    if saved.get("seed") != cfg.seed:
+        raise LabError(f"checkpoint {path} was trained with seed={saved.get('seed')}, not seed={cfg.seed}")
+
+
+def _write_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> None:
+    """Hydra writes .hydra/ for CLI runs; in-process runs (tests, notebooks) get the same files."""
+    hydra_dir = run_dir / ".hydra"
+    if not (hydra_dir / "config.yaml").exists():
+        hydra_dir.mkdir(parents=True, exist_ok=True)
+        (hydra_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+        (hydra_dir / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+
+
+def _log_to_file(run_dir: Path) -> None:
+    root = logging.getLogger("lab")
+    root.setLevel(logging.INFO)
+    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+               for h in root.handlers):
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(stream)
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    for logger in (root, logging.getLogger("lab.messages")):
+        logger.setLevel(logging.INFO)
+        for h in list(logger.handlers):
+            if isinstance(h, logging.FileHandler):
+                logger.removeHandler(h)
+                h.close()
+        logger.addHandler(handler)
