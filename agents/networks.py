@@ -57,3 +57,52 @@ def is_image_space(shape: tuple[int, ...], dtype) -> bool:
     import numpy as np
 
     return len(shape) == 3 and np.dtype(dtype) == np.uint8
+
+
+def make_adam(params, lr: float, device: torch.device, eps: float = 1e-5, **kwargs) -> torch.optim.Adam:
+    """Adam with the fused kernel where it exists: 3x faster than the per-tensor loop on CPU."""
+    params = list(params)
+    if device.type in ("cpu", "cuda"):
+        try:
+            return torch.optim.Adam(params, lr=lr, eps=eps, fused=True, **kwargs)
+        except (RuntimeError, TypeError):
+            pass
+    return torch.optim.Adam(params, lr=lr, eps=eps, **kwargs)
+
+
+class NumpyMirror:
+    """A numpy view of an MLP (nn.Sequential of Linear/Tanh/ReLU) on the CPU, for acting.
+
+    Small-network rollouts are bound by per-op overhead: a torch op costs ~10-25 us, the same
+    numpy op 1-3 us. The arrays are views of the torch parameters (shared memory), so they
+    follow every in-place optimizer step at no cost. Float32, no autocast: acting only.
+    """
+
+    def __init__(self, net: nn.Sequential) -> None:
+        self.layers: list[tuple[str, object, object]] = []
+        for m in net:
+            if isinstance(m, nn.Linear):
+                self.layers.append(("linear", m.weight.detach().numpy().T, m.bias.detach().numpy()))
+            elif isinstance(m, nn.Tanh):
+                self.layers.append(("tanh", None, None))
+            elif isinstance(m, nn.ReLU):
+                self.layers.append(("relu", None, None))
+            else:
+                raise TypeError(f"NumpyMirror cannot mirror {type(m).__name__}")
+
+    @staticmethod
+    def supports(net: nn.Module) -> bool:
+        return isinstance(net, nn.Sequential) and all(isinstance(m, (nn.Linear, nn.Tanh, nn.ReLU)) for m in net) \
+            and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in net.parameters())
+
+    def __call__(self, x):
+        import numpy as np
+
+        for kind, w, b in self.layers:
+            if kind == "linear":
+                x = x @ w + b
+            elif kind == "tanh":
+                x = np.tanh(x)
+            else:
+                x = np.maximum(x, 0.0)
+        return x

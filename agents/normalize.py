@@ -29,7 +29,8 @@ class RunningMeanStd:
         self.count = total
 
     def state_dict(self) -> dict[str, Any]:
-        return {"mean": torch.from_numpy(self.mean.copy()), "var": torch.from_numpy(self.var.copy()),
+        return {"mean": torch.from_numpy(np.array(self.mean, np.float64)),
+                "var": torch.from_numpy(np.array(self.var, np.float64)),
                 "count": float(self.count)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

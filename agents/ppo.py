@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from agents.config import PPOConfig
-from agents.networks import NatureCNN, is_image_space, mlp
+from agents.networks import NatureCNN, NumpyMirror, is_image_space, make_adam, mlp
 from agents.normalize import ObsNormalizer, RewardNormalizer
 from agents.rollout import RolloutBuffer, gae
 from lab.learner import Mean, Phase
@@ -91,7 +91,7 @@ class PPO:
         self.cfg, self.device, self.num_envs = cfg, device, num_envs
         self.obs_space, self.action_space = obs_space, action_space
         self.policy = ActorCritic(obs_space, action_space, cfg).to(device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
+        self.optimizer = make_adam(self.policy.parameters(), cfg.lr, device)
         self.image_obs = is_image_space(obs_space.shape, obs_space.dtype)
         self.obs_norm = ObsNormalizer(obs_space.shape, cfg.clip_obs) if cfg.normalize_obs and not self.image_obs else None
         self.rew_norm = RewardNormalizer(num_envs, cfg.gamma) if cfg.normalize_reward else None
@@ -100,6 +100,12 @@ class PPO:
                                     () if self.policy.discrete else action_space.shape,
                                     np.int64 if self.policy.discrete else np.float32)
         self.stats = Mean()
+        # Acting on a CPU MLP runs in numpy (see NumpyMirror); its sampling RNG is the learner's
+        # own, seeded from torch's so a seed fixes everything, and saved in checkpoints.
+        self.rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        self.mirror = None
+        if not self.policy.cnn and all(NumpyMirror.supports(n) for n in (self.policy.actor, self.policy.critic)):
+            self.mirror = (NumpyMirror(self.policy.actor), NumpyMirror(self.policy.critic))
 
     # ------------------------------------------------------------------ the contract
     def phases(self) -> list[Phase]:
@@ -113,8 +119,8 @@ class PPO:
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(obs).to(self.device, non_blocking=True)
 
-    def _env_actions(self, actions: torch.Tensor) -> np.ndarray:
-        a = actions.cpu().numpy()
+    def _env_actions(self, actions: torch.Tensor | np.ndarray) -> np.ndarray:
+        a = actions.cpu().numpy() if isinstance(actions, torch.Tensor) else actions
         if not self.policy.discrete:
             # the Gaussian is unbounded; the env gets the clipped action, the loss the raw one
             a = np.clip(a, self.action_space.low, self.action_space.high)
@@ -127,23 +133,21 @@ class PPO:
         obs = source.obs
         for t in range(cfg.n_steps):
             obs = self.obs_norm(obs, update=True) if self.obs_norm else obs
-            out, value = self.policy(self._obs_tensor(obs))
-            action = self.policy.sample(out)
-            logp, _ = self.policy.log_prob_entropy(out, action)
+            action, logp, value = self._policy_step(obs)
             next_obs, reward, terminated, truncated, valid = source.step(self._env_actions(action))
             if self.rew_norm is not None:
                 reward = self.rew_norm(reward, terminated | truncated)
             buf.obs[t] = obs
-            buf.actions[t] = action.cpu().numpy()
-            buf.logprobs[t] = logp.cpu().numpy()
-            buf.values[t] = value.float().cpu().numpy()
+            buf.actions[t] = action
+            buf.logprobs[t] = logp
+            buf.values[t] = value
             buf.rewards[t] = reward
             buf.terminated[t] = terminated
             buf.dones[t] = terminated | truncated
             buf.valid[t] = valid
             obs = next_obs
         last_obs = self.obs_norm(obs) if self.obs_norm else obs
-        last_value = self.policy(self._obs_tensor(last_obs))[1].float().cpu().numpy()
+        last_value = self._policy_step(last_obs)[2]
 
         # ---------------------------------------------------------------- 2. GAE
         advantages, returns = gae(buf.rewards, buf.values, last_value, buf.terminated, buf.dones,
@@ -155,23 +159,44 @@ class PPO:
                  "returns": flat(returns.astype(np.float32))}
         return batch, cfg.n_steps * self.num_envs
 
+    def _policy_step(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sample a_t ~ pi(.|s_t): actions, their log-probabilities and V(s_t), as numpy arrays."""
+        if self.mirror is not None and not torch.is_autocast_enabled("cpu"):
+            out = self.mirror[0](obs.astype(np.float32, copy=False))
+            value = self.mirror[1](obs.astype(np.float32, copy=False))[:, 0]
+            if self.policy.discrete:
+                logp_all = out - out.max(-1, keepdims=True)
+                logp_all -= np.log(np.exp(logp_all).sum(-1, keepdims=True))
+                action = (logp_all - np.log(-np.log(self.rng.random(out.shape) + 1e-20))).argmax(-1)  # Gumbel-max
+                logp = logp_all[np.arange(len(action)), action]
+            else:
+                log_std = self.policy.log_std.detach().numpy()
+                action = out + np.exp(log_std) * self.rng.standard_normal(out.shape, dtype=np.float32)
+                logp = (-0.5 * ((action - out) / np.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+            return action, logp, value
+        out, value = self.policy(self._obs_tensor(obs))
+        action = self.policy.sample(out)
+        logp, _ = self.policy.log_prob_entropy(out, action)
+        return action.cpu().numpy(), logp.float().cpu().numpy(), value.float().cpu().numpy()
+
     # ------------------------------------------------------------------ 3. the clipped update
     def losses(self, phase: Phase, batch: dict[str, torch.Tensor]) -> Iterator[torch.Tensor]:
         cfg = self.cfg
         n = batch["obs"].shape[0]
         for _ in range(cfg.n_epochs):
+            # one gather per tensor per epoch; minibatches are then cheap contiguous slices
             perm = torch.randperm(n, device=self.device)
+            shuffled = {k: v[perm] for k, v in batch.items()}
             for start in range(0, n, cfg.batch_size):
-                idx = perm[start:start + cfg.batch_size]
-                if idx.numel() < 2:
+                mb = {k: v[start:start + cfg.batch_size] for k, v in shuffled.items()}
+                if mb["obs"].shape[0] < 2:
                     continue
-                obs, actions, old_logp = batch["obs"][idx], batch["actions"][idx], batch["logprobs"][idx]
-                adv, ret, old_v = batch["advantages"][idx], batch["returns"][idx], batch["values"][idx]
+                adv, ret, old_v = mb["advantages"], mb["returns"], mb["values"]
                 if cfg.normalize_advantage:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                out, value = self.policy(obs)
-                logp, entropy = self.policy.log_prob_entropy(out, actions)
-                log_ratio = logp - old_logp
+                out, value = self.policy(mb["obs"])
+                logp, entropy = self.policy.log_prob_entropy(out, mb["actions"])
+                log_ratio = logp - mb["logprobs"]
                 ratio = log_ratio.exp()
                 pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)).mean()
                 value = value.float()
@@ -185,9 +210,7 @@ class PPO:
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()  # Schulman's low-variance estimator
                     clip_frac = ((ratio - 1).abs() > cfg.clip_range).float().mean()
-                for name, value_ in (("loss/policy", pg_loss), ("loss/value", v_loss), ("loss/entropy", ent),
-                                     ("loss/approx_kl", approx_kl), ("loss/clip_frac", clip_frac)):
-                    self.stats.add(name, value_.detach())
+                    self.stats.add("update", torch.stack([pg_loss, v_loss, ent, approx_kl, clip_frac]))
                 yield loss
                 if cfg.target_kl is not None and float(approx_kl) > cfg.target_kl:  # sync point, opt-in
                     return
@@ -196,28 +219,35 @@ class PPO:
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions for a batch of raw env observations (normalised with frozen statistics)."""
-        obs = self.obs_norm(obs) if self.obs_norm else obs
-        out, _ = self.policy(self._obs_tensor(np.asarray(obs)))
+        obs = self.obs_norm(obs) if self.obs_norm else np.asarray(obs)
+        if self.mirror is not None and deterministic and not torch.is_autocast_enabled("cpu"):
+            out = self.mirror[0](obs.astype(np.float32, copy=False))
+            return self._env_actions(out.argmax(-1) if self.policy.discrete else out)
+        out, _ = self.policy(self._obs_tensor(obs))
         return self._env_actions(self.policy.sample(out, deterministic))
 
     def evaluate(self, source: Any, episodes: int) -> dict[str, float]:
         return source.evaluate(self.act, episodes)
 
+    _STAT_NAMES = ("loss/policy", "loss/value", "loss/entropy", "loss/approx_kl", "loss/clip_frac")
+
     def log_metrics(self) -> dict[str, float]:
-        metrics = self.stats.pop()
+        metrics = self.stats.pop_vector("update", self._STAT_NAMES)
         if not self.policy.discrete:
-            metrics["train/action_std"] = float(self.policy.log_std.exp().mean())
+            metrics["train/action_std"] = float(self.policy.log_std.detach().exp().mean())
         return metrics
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "stats": self.stats.state_dict(),
+                "rng": self.rng.bit_generator.state,
                 "obs_norm": self.obs_norm.rms.state_dict() if self.obs_norm else None,
                 "rew_norm": self.rew_norm.state_dict() if self.rew_norm else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.stats.load_state_dict(state["stats"])
+        self.rng.bit_generator.state = state["rng"]
         if self.obs_norm is not None and state.get("obs_norm") is not None:
             self.obs_norm.rms.load_state_dict(state["obs_norm"])
         if self.rew_norm is not None and state.get("rew_norm") is not None:

@@ -74,6 +74,13 @@ class Mean:
         self.sums[name] = self.sums[name] + value * n if name in self.sums else value * n
         self.counts[name] = self.counts.get(name, 0) + n
 
+    def pop_vector(self, name: str, names: tuple[str, ...]) -> dict[str, float]:
+        """Pop a vector-valued metric (several scalars added with one op) as named floats."""
+        if name not in self.sums or not self.counts[name]:
+            return {}
+        values = (self.sums.pop(name) / self.counts.pop(name)).tolist()
+        return dict(zip(names, values))
+
     def pop(self) -> dict[str, float]:
         out = {k: float(v) / self.counts[k] for k, v in self.sums.items() if self.counts[k]}
         self.sums, self.counts = {}, {}

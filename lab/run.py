@@ -39,6 +39,8 @@ def main(cfg: DictConfig) -> float | None:
     except LabError as exc:
         print(f"lab: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    if result.get("signal"):
+        sys.exit(128 + result["signal"])  # stopped by Ctrl-C/SIGTERM: saved, but not finished
     final = result.get("final", {})
     return final.get("return_mean")
 

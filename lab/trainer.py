@@ -57,6 +57,7 @@ class Trainer:
         self.best_return = -math.inf
         self.last_eval: dict[str, float] = {}
         self.stop_reason: str | None = None
+        self.signal: int | None = None  # the signal that stopped the run, for the exit status
         self.status = "running"
 
     # ------------------------------------------------------------------ public
@@ -101,9 +102,10 @@ class Trainer:
                 self.elapsed_s = t2 - start
 
                 metrics: dict[str, Any] = {}
-                if self.step >= self.next_eval:
+                if self.step >= self.next_eval or self.step >= cfg.total_steps:  # the last tick evaluates too
                     metrics.update(self._evaluate(learner, source, timers))
-                    self.next_eval = (self.step // cfg.eval_every + 1) * cfg.eval_every
+                    if cfg.eval_every:
+                        self.next_eval = (self.step // cfg.eval_every + 1) * cfg.eval_every
                 if metrics or self.step >= self.next_log:
                     now = time.perf_counter()
                     rate = (self.step - last_log[1]) / max(now - last_log[0], 1e-9)
@@ -128,6 +130,8 @@ class Trainer:
                 self.loggers.message(f"stopping at step {self.step:,}: {self.stop_reason}")
             self.save(learner, source, phases)
             result = self._result()
+            if self.signal:
+                result["signal"] = self.signal
             self._call("on_end")
             return result
         except NonFiniteError as exc:
@@ -283,6 +287,7 @@ class Trainer:
         def handler(signum: int, frame: Any) -> None:
             if self.stop_reason is not None and signum == signal.SIGINT:
                 raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
+            self.signal = self.signal or signum
             self.request_stop(f"received {signal.Signals(signum).name}")
 
         for s in previous:

@@ -1,0 +1,174 @@
+"""Levels: ASCII text in the Mario AI Framework format, parsed into tile arrays.
+
+A level is 16 lines of equal length, one character per 16x16-pixel tile, row 0 at
+the top. Characters and what this game makes of them (the Mario AI Framework has more
+kinds than this game; each unsupported kind maps to the nearest supported one):
+
+    -          empty (sky)
+    X          ground                      #   solid block (stairs)
+    B S        brick                       C L U  brick with a coin (L 1-up, U mushroom
+                                                  give a coin: there are no power-ups)
+    ? @ Q !    question block with a coin (@ mushroom and ! give a coin too)
+    1 2        hidden block (invisible; hit from below it gives a coin and turns solid)
+    D          used (empty) block          o   coin
+    t T        pipe (T's piranha plant is not modelled)
+    %          platform you can jump through from below and stand on
+    |          platform background (decoration, not solid)
+    M          player start (exactly one; needs ground somewhere below it)
+    F          flag pole / exit (optional: without it the exit is the level's right end)
+    g G        goomba (G's wings are dropped)
+    k K        green koopa: walks off ledges (K's wings are dropped)
+    r R        red koopa: turns around at ledges (R's wings are dropped)
+    y Y        spiny: cannot be stomped (Y's wings are dropped)
+
+Any other character, rows of unequal length, a row count other than 16, or a start
+without ground below raises `LevelError` naming the file, line and column.
+
+    level = load_level("intro")            # built-in name, a path, or "procedural"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROWS = 16
+TILE = 16  # pixels per tile side
+LEVELS_DIR = Path(__file__).parent / "levels"
+BUILTIN_LEVELS = ("intro", "pits", "enemies", "stairs")
+
+# Tile ids stored in the game's tile arrays (uint8).
+EMPTY, GROUND, BLOCK, BRICK, BRICK_COIN, QUESTION, HIDDEN, USED, COIN, PIPE, PLATFORM, PLATFORM_BG = range(12)
+NUM_TILES = 12
+
+# Enemy kinds (0 means "no enemy" in the game's arrays).
+GOOMBA, KOOPA, RED_KOOPA, SPINY, SHELL = 1, 2, 3, 4, 5
+
+TILE_CHARS: dict[str, int] = {
+    "-": EMPTY, "X": GROUND, "#": BLOCK,
+    "B": BRICK, "S": BRICK, "C": BRICK_COIN, "L": BRICK_COIN, "U": BRICK_COIN,
+    "?": QUESTION, "@": QUESTION, "Q": QUESTION, "!": QUESTION,
+    "1": HIDDEN, "2": HIDDEN, "D": USED, "o": COIN,
+    "t": PIPE, "T": PIPE, "%": PLATFORM, "|": PLATFORM_BG,
+}
+ENEMY_CHARS: dict[str, int] = {
+    "g": GOOMBA, "G": GOOMBA, "k": KOOPA, "K": KOOPA,
+    "r": RED_KOOPA, "R": RED_KOOPA, "y": SPINY, "Y": SPINY,
+}
+MARKER_CHARS = ("M", "F")
+# Tiles a player can stand on (solid, or one-way platforms from above).
+STANDABLE = {GROUND, BLOCK, BRICK, BRICK_COIN, QUESTION, USED, PIPE, PLATFORM}
+
+
+class LevelError(ValueError):
+    """A level text that cannot be played; the message names file, line and column."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """A parsed level. `tiles` is x-major ([width, 16]) so a camera slice is contiguous."""
+
+    name: str
+    tiles: np.ndarray  # uint8 [width, ROWS] of tile ids
+    start: tuple[int, int]  # (column, row) of M
+    flag: tuple[int, int]  # (column, row) of F; column = width - 1 when the level has no F
+    has_flag: bool
+    enemies: np.ndarray  # int64 [n, 3] rows of (column, row, kind), sorted by column
+    source: str = "<string>"
+    text: str = field(default="", repr=False)
+
+    @property
+    def width(self) -> int:
+        return int(self.tiles.shape[0])
+
+
+def _where(source: str, line: int, col: int) -> str:
+    return f"{source}, line {line}, column {col}"
+
+
+def parse_level(text: str, source: str = "<string>", name: str | None = None) -> Level:
+    """Parse Mario AI Framework level text; raise LevelError with file, line, column."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    while lines and lines[-1] == "":  # trailing newlines are not rows
+        lines.pop()
+    if len(lines) != ROWS:
+        line = min(len(lines), ROWS) + 1  # the first missing or extra line
+        raise LevelError(f"{_where(source, line, 1)}: level has {len(lines)} rows, expected {ROWS}")
+    width = len(lines[0])
+    if width == 0:
+        raise LevelError(f"{_where(source, 1, 1)}: first row is empty")
+    tiles = np.zeros((width, ROWS), dtype=np.uint8)
+    starts: list[tuple[int, int]] = []
+    flags: list[tuple[int, int]] = []
+    enemies: list[tuple[int, int, int]] = []
+    for r, row in enumerate(lines):
+        if len(row) != width:
+            raise LevelError(
+                f"{_where(source, r + 1, min(len(row), width) + 1)}: row has {len(row)} characters, "
+                f"expected {width} like line 1"
+            )
+        for c, ch in enumerate(row):
+            if ch in TILE_CHARS:
+                tiles[c, r] = TILE_CHARS[ch]
+            elif ch in ENEMY_CHARS:
+                enemies.append((c, r, ENEMY_CHARS[ch]))
+            elif ch == "M":
+                starts.append((c, r))
+            elif ch == "F":
+                flags.append((c, r))
+            else:
+                raise LevelError(f"{_where(source, r + 1, c + 1)}: unknown tile character {ch!r}")
+    if not starts:
+        raise LevelError(f"{_where(source, 1, 1)}: no start 'M' in the level")
+    if len(starts) > 1:
+        c, r = starts[1]
+        raise LevelError(f"{_where(source, r + 1, c + 1)}: second start 'M' (one expected)")
+    sc, sr = starts[0]
+    if sr == 0:
+        raise LevelError(f"{_where(source, sr + 1, sc + 1)}: start 'M' on the top row leaves no room")
+    if not any(int(t) in STANDABLE for t in tiles[sc, sr + 1 :]):
+        raise LevelError(
+            f"{_where(source, sr + 1, sc + 1)}: start 'M' has no ground below it (the player would fall into a pit)"
+        )
+    below = tiles[sc, sr + 1] if sr + 1 < ROWS else EMPTY
+    if int(below) not in STANDABLE and tiles[sc, sr] != EMPTY:
+        raise LevelError(f"{_where(source, sr + 1, sc + 1)}: start 'M' is inside a solid tile")
+    flag = flags[0] if flags else (width - 1, ROWS - 3)
+    enemy_arr = np.array(sorted(enemies), dtype=np.int64).reshape(-1, 3)
+    return Level(
+        name=name or Path(source).stem,
+        tiles=tiles,
+        start=(sc, sr),
+        flag=flag,
+        has_flag=bool(flags),
+        enemies=enemy_arr,
+        source=source,
+        text="\n".join(lines) + "\n",
+    )
+
+
+def read_level(path: str | Path) -> Level:
+    """Parse a level file."""
+    path = Path(path)
+    return parse_level(path.read_text(), source=str(path), name=path.stem)
+
+
+def load_level(level: str | Path | Level = "intro", seed: int | None = None, difficulty: float = 0.5) -> Level:
+    """A Level from a built-in name, a file path, or "procedural" (seed, difficulty)."""
+    if isinstance(level, Level):
+        return level
+    if str(level) == "procedural":
+        from envs.mario.generator import generate_level
+
+        return generate_level(seed=0 if seed is None else int(seed), difficulty=difficulty)
+    if isinstance(level, str) and level in BUILTIN_LEVELS:
+        return read_level(LEVELS_DIR / f"{level}.txt")
+    path = Path(level)
+    if path.is_file():
+        return read_level(path)
+    raise LevelError(
+        f"unknown level {str(level)!r}: expected one of {', '.join(BUILTIN_LEVELS)}, "
+        f"'procedural', or the path of a level file"
+    )

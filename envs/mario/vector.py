@@ -1,0 +1,261 @@
+"""`MarioVectorEnv`: N games of the Mario-like platformer stepped by one compiled loop.
+
+This is the `vector_entry_point` of `lab/Mario-v0`, so
+`gymnasium.make_vec("lab/Mario-v0", num_envs=512, level="intro", obs="grid")` builds it.
+Autoreset is gymnasium's NEXT_STEP mode (like CartPoleVectorEnv): the step after a
+terminated/truncated one resets that game, ignores its action and returns reward 0,
+terminated=truncated=False. `get_state()`/`set_state()` give exact checkpoints.
+
+Keyword arguments (shared with the single env `MarioEnv`):
+    level        "intro" | "pits" | "enemies" | "stairs" | "procedural" | a file path
+    seed, difficulty   the procedural level's seed and difficulty in [0, 1]
+    obs          "grid": uint8 [16, 16] codes of the camera view (`GRID_CODES`)
+                 "pixels": uint8 RGB [240, 256, 3], or [H, W] with grayscale=True
+    grayscale    pixels as one luma channel
+    resolution   (H, W) or an int: resample pixels to that size (84 for the usual Atari
+                 setup; sampled directly from the pre-rendered level, so it is fast)
+    frame_stack  k > 1 stacks the last k observations on a new leading axis
+    actions      "simple" | "right_only" | "complex" (gym-super-mario-bros' sets)
+    frame_skip   game frames per env step (default 4); rewards are summed
+    sticky_actions  probability of repeating the previous frame's buttons (default 0)
+    time_limit   level timer in SMB time units (default 400; 24 frames each)
+    max_episode_steps  truncate after this many env steps (default: only the timer)
+    flag_bonus   reward added on reaching the flag (default 50)
+
+    envs = MarioVectorEnv(num_envs=256, level="intro", obs="pixels", grayscale=True, resolution=84)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from envs.mario.actions import action_buttons, resolve_actions
+from envs.mario.batch import NUM_CODES, LevelData, fill_stack, grid_obs, reset_batch, shift_stack, step_batch
+from envs.mario.engine import (
+    DEAD, PCOINS, PSCORE, PSTATUS, PTIME, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
+)
+from envs.mario.level import BUILTIN_LEVELS, Level, load_level
+from envs.mario.render import SCREEN_H, SCREEN_W, Renderer
+
+FPS = 60  # NES frames per second
+
+
+def _resolution(resolution: int | tuple[int, int] | None) -> tuple[int, int]:
+    if resolution is None:
+        return SCREEN_H, SCREEN_W
+    if isinstance(resolution, int):
+        return resolution, resolution
+    h, w = (int(v) for v in resolution)
+    return h, w
+
+
+class MarioVectorEnv(VectorEnv):
+    """A batch of Mario-like games with native (compiled) vectorisation."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": FPS // 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        level: str | Level = "intro",
+        obs: str = "grid",
+        actions: str | list[list[str]] = "simple",
+        frame_skip: int = 4,
+        grayscale: bool = False,
+        resolution: int | tuple[int, int] | None = None,
+        frame_stack: int = 1,
+        sticky_actions: float = 0.0,
+        time_limit: int = 400,
+        max_episode_steps: int | None = None,
+        flag_bonus: float = 50.0,
+        seed: int | None = None,
+        difficulty: float = 0.5,
+        render_mode: str | None = None,
+    ):
+        if obs not in ("grid", "pixels"):
+            raise ValueError(f"obs must be 'grid' or 'pixels', got {obs!r}")
+        if frame_skip < 1 or frame_stack < 1 or num_envs < 1:
+            raise ValueError("num_envs, frame_skip and frame_stack must be >= 1")
+        if not 0.0 <= sticky_actions < 1.0:
+            raise ValueError(f"sticky_actions must be in [0, 1), got {sticky_actions}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.num_envs = int(num_envs)
+        self.level = load_level(level, seed=seed, difficulty=difficulty)
+        self.obs_kind = obs
+        self.action_set = resolve_actions(actions)
+        self.frame_skip = int(frame_skip)
+        self.frame_stack = int(frame_stack)
+        self.sticky_actions = float(sticky_actions)
+        self.max_episode_steps = int(max_episode_steps or 0)
+        self.flag_bonus = float(flag_bonus)
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": FPS // self.frame_skip}
+        self._lvl = LevelData(self.level, time_limit)
+        self._buttons = action_buttons(self.action_set)
+        self._state = make_state(self.num_envs, self.level)
+        self._needs_reset = np.zeros(self.num_envs, dtype=np.bool_)
+        self._all = np.arange(self.num_envs, dtype=np.int64)
+        self._render_renderer: Renderer | None = None
+
+        # Observation layout: frames are drawn into buf[:, -1]; the exposed shape drops
+        # the stack axis when frame_stack == 1 and the channel axis for grayscale.
+        if obs == "grid":
+            self._renderer = None
+            frame = (16, 16)
+            high = NUM_CODES - 1
+        else:
+            h, w = _resolution(resolution)
+            self._renderer = Renderer(self.level, h, w, grayscale)
+            frame = (h, w, self._renderer.channels)
+            high = 255
+        self._buf_shape = (self.num_envs, self.frame_stack, *frame)
+        shape = frame[:2] if (obs == "pixels" and grayscale) else frame
+        if self.frame_stack > 1:
+            shape = (self.frame_stack, *shape)
+        self._obs_shape = shape
+        self.single_observation_space = spaces.Box(0, high, shape=shape, dtype=np.uint8)
+        self.single_action_space = spaces.Discrete(len(self.action_set))
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._obs = np.zeros(self._buf_shape, dtype=np.uint8)
+
+    # --- observations -------------------------------------------------------------
+    def _observe(self, fresh: np.ndarray) -> np.ndarray:
+        """New observation array: shift the stacks, draw this frame, fill fresh stacks."""
+        out = np.empty(self._buf_shape, dtype=np.uint8)
+        n, k = self.num_envs, self.frame_stack
+        if k > 1:
+            shift_stack(out.reshape(n, k, -1), self._obs.reshape(n, k, -1), fresh)
+        P, E, T = self._state["P"], self._state["E"], self._state["T"]
+        if self._renderer is None:
+            grid_obs(out, k - 1, P, E, T, self._lvl.flag_col, self._lvl.flag_top, self._lvl.flag_row)
+        else:
+            self._renderer.draw(out, P, E, T, k - 1)
+        if k > 1:
+            fill_stack(out.reshape(n, k, -1), fresh)
+        self._obs = out
+        return out.reshape((self.num_envs, *self._obs_shape))
+
+    def _info(self) -> dict[str, Any]:
+        P = self._state["P"]
+        status = P[:, PSTATUS]
+        values = {
+            "x_pos": P[:, PX] >> SHIFT,
+            "y_pos": WORLD_H - 16 - (P[:, PY] >> SHIFT),
+            "coins": P[:, PCOINS].copy(),
+            "flag_get": status == WON,
+            "life": (status != DEAD).astype(np.int64),
+            "time": P[:, PTIME].copy(),
+            "score": P[:, PSCORE].copy(),
+        }
+        mask = np.ones(self.num_envs, dtype=np.bool_)
+        info: dict[str, Any] = {}
+        for k, v in values.items():
+            info[k] = v
+            info["_" + k] = mask
+        return info
+
+    # --- gymnasium API --------------------------------------------------------------
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        """Reset every game; `seed` seeds game i with seed + i (sticky-action RNG)."""
+        if isinstance(seed, (list, tuple)):
+            seeds = [int(s) for s in seed]
+            super().reset(seed=seeds[0])
+        else:
+            super().reset(seed=seed)
+            if seed is not None:
+                seeds = [int(seed) + i for i in range(self.num_envs)]
+            else:
+                seeds = [int(s) for s in self.np_random.integers(0, 2**62, size=self.num_envs)]
+        rng = self._state["rng"]
+        for i, s in enumerate(seeds):
+            seed_rng(rng, i, s)
+        lv = self._lvl
+        P, E, T = self._state["P"], self._state["E"], self._state["T"]
+        reset_batch(self._all, P, E, T, lv.base, lv.spawns, lv.n_spawns, lv.start_x, lv.start_y, lv.time_limit)
+        self._needs_reset[:] = False
+        obs = self._observe(np.ones(self.num_envs, dtype=np.bool_))
+        return obs, self._info()
+
+    def step(self, actions: np.ndarray):
+        actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
+        if actions.min(initial=0) < 0 or actions.max(initial=0) >= len(self.action_set):
+            raise ValueError(f"actions must be in [0, {len(self.action_set)}), got {actions}")
+        rewards = np.empty(self.num_envs, dtype=np.float64)
+        terminated = np.empty(self.num_envs, dtype=np.bool_)
+        truncated = np.empty(self.num_envs, dtype=np.bool_)
+        fresh = self._needs_reset.copy()
+        lv = self._lvl
+        s = self._state
+        step_batch(actions, fresh, s["P"], s["E"], s["T"], s["rng"], self._buttons, lv.base, lv.spawns,
+                   lv.n_spawns, lv.start_x, lv.start_y, lv.flag_x, lv.time_limit, self.frame_skip,
+                   self.sticky_actions, self.flag_bonus, self.max_episode_steps, rewards, terminated, truncated)
+        self._needs_reset = terminated | truncated
+        obs = self._observe(fresh)
+        return obs, rewards, terminated, truncated, self._info()
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """rgb_array: one 240x256x3 frame per game."""
+        if self.render_mode is None:
+            return None
+        if self._render_renderer is None:
+            self._render_renderer = Renderer(self.level)
+        frames = np.empty((self.num_envs, 1, SCREEN_H, SCREEN_W, 3), dtype=np.uint8)
+        s = self._state
+        self._render_renderer.draw(frames, s["P"], s["E"], s["T"])
+        return tuple(frames[:, 0])
+
+    # --- exact checkpoints ------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """Everything that determines the future: numpy arrays and python ints/str only."""
+        state: dict[str, Any] = {k: v.copy() for k, v in self._state.items()}
+        state["needs_reset"] = self._needs_reset.copy()
+        state["obs"] = self._obs.copy()
+        state["num_envs"] = self.num_envs
+        state["level"] = self.level.name
+        state["level_width"] = self.level.width
+        if self._np_random is not None:
+            bg = self._np_random.bit_generator.state
+            if bg["bit_generator"] != "PCG64":
+                raise TypeError(f"get_state supports PCG64 generators, got {bg['bit_generator']}")
+            state["np_random_state"] = int(bg["state"]["state"])
+            state["np_random_inc"] = int(bg["state"]["inc"])
+            state["np_random_has_uint32"] = int(bg["has_uint32"])
+            state["np_random_uinteger"] = int(bg["uinteger"])
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a `get_state()` dict (same num_envs, level and obs settings)."""
+        if state["num_envs"] != self.num_envs or state["level"] != self.level.name:
+            raise ValueError(
+                f"state is for {state['num_envs']} games of level {state['level']!r}; this env has "
+                f"{self.num_envs} of {self.level.name!r}"
+            )
+        for k, v in self._state.items():
+            if state[k].shape != v.shape:
+                raise ValueError(f"state[{k!r}] has shape {state[k].shape}, expected {v.shape}")
+            v[...] = state[k]
+        if state["obs"].shape != self._obs.shape:
+            raise ValueError(f"state['obs'] has shape {state['obs'].shape}, expected {self._obs.shape}")
+        self._obs = state["obs"].copy()
+        self._needs_reset = state["needs_reset"].copy()
+        if "np_random_state" in state:
+            rng = np.random.Generator(np.random.PCG64())
+            rng.bit_generator.state = {
+                "bit_generator": "PCG64",
+                "state": {"state": state["np_random_state"], "inc": state["np_random_inc"]},
+                "has_uint32": state["np_random_has_uint32"],
+                "uinteger": state["np_random_uinteger"],
+            }
+            self._np_random = rng
+
+    @property
+    def stage(self) -> int:
+        """The built-in level's number (1-based), 0 for other levels."""
+        return BUILTIN_LEVELS.index(self.level.name) + 1 if self.level.name in BUILTIN_LEVELS else 0

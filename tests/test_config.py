@@ -1,0 +1,100 @@
+"""Config tier: every agent x env pair composes and validates; bad overrides fail at start with one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CONF, ROOT, cli, compose
+
+AGENTS = sorted(p.stem for p in (Path(CONF) / "agent").glob("*.yaml"))
+ENVS = sorted(p.stem for p in (Path(CONF) / "env").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+@pytest.mark.parametrize("env", ENVS)
+def test_every_pair_composes_and_validates(agent: str, env: str) -> None:
+    from lab.config import validate
+
+    cfg = compose([f"agent={agent}", f"env={env}"])
+    assert cfg.agent.name == agent
+    assert validate(cfg) is None
+
+
+def test_contract_keys_exist() -> None:
+    cfg = compose([])
+    for key in ("seed", "trainer.total_steps", "trainer.eval_every", "trainer.eval_episodes",
+                "trainer.checkpoint_every", "trainer.resume", "trainer.device", "trainer.precision",
+                "trainer.compile", "wandb.mode", "wandb.project"):
+        node = cfg
+        for part in key.split("."):
+            assert part in node, key
+            node = node[part]
+    assert cfg.agent.name == "ppo" and cfg.env.id == "CartPole-v1"  # the default run
+
+
+def test_presets_apply_and_user_overrides_win() -> None:
+    preset = compose(["agent=ppo", "env=cartpole"])
+    assert preset.trainer.stop_return == 475  # from agent_env/ppo_cartpole.yaml
+    user = compose(["agent=ppo", "env=cartpole", "agent.lr=0.123"])
+    assert user.agent.lr == 0.123
+
+
+BAD = [
+    ("env=cartpol", ["unknown env 'cartpol'", "cartpole", "did you mean"]),
+    ("agent=sac", ["unknown agent 'sac'", "ppo"]),
+    ("agent.lrr=1", ["unknown key 'agent.lrr'", "did you mean 'lr'"]),
+    ("trainer.total_steps=abc", ["trainer.total_steps", "Integer"]),
+    ("agent.lr=-0.001", ["agent.lr=-0.001", "must be > 0"]),
+    ("trainer.device=tpu", ["trainer.device=tpu", "auto, cpu, cuda, mps"]),
+    ("trainer.precision=fp8", ["trainer.precision", "32, bf16, fp16"]),
+    ("wandb.mode=on", ["wandb.mode", "online, offline, disabled"]),
+    ("seed=0,1", ["-m"]),
+    ("agent.batch_size=100000", ["agent.batch_size", "larger than one rollout"]),
+]
+
+
+@pytest.mark.parametrize("override,expected", BAD)
+def test_bad_override_is_one_clear_line(override: str, expected: list[str], tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = cli([override, f"hydra.run.dir={run_dir}"], timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("lab: error: ")
+    for text in expected:
+        assert text in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not run_dir.exists()  # nothing written
+
+
+def test_sweep_values_are_each_validated(tmp_path: Path) -> None:
+    proc = cli(["-m", "agent.lr=1e-3,-1", f"hydra.sweep.dir={tmp_path}"], timeout=60)
+    assert proc.returncode == 2 and "agent.lr=-1" in proc.stderr
+
+
+PROBE = """
+import runpy, sys
+sys.argv = ["lab", *{args!r}]
+try:
+    runpy.run_module("lab", run_name="__main__")
+except SystemExit:
+    pass
+heavy = [m for m in ("torch", "wandb", "stable_baselines3") if m in sys.modules]
+print("HEAVY", heavy)
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["env=cartpol"], ["agent.lr=-1"]])
+def test_help_and_rejections_do_not_import_heavy_modules(args: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_help_lists_groups_and_keys() -> None:
+    proc = cli(["--help"], timeout=60)
+    assert proc.returncode == 0
+    assert "agent:" in proc.stdout and "cartpole" in proc.stdout and "total_steps" in proc.stdout

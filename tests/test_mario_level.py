@@ -1,0 +1,73 @@
+"""Level parser: every supported character, and clear errors naming file, line, column."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.mario.level import (
+    BLOCK, BRICK, BRICK_COIN, BUILTIN_LEVELS, COIN, EMPTY, GOOMBA, GROUND, HIDDEN, KOOPA, PIPE,
+    PLATFORM, PLATFORM_BG, QUESTION, RED_KOOPA, SPINY, USED, LevelError, load_level, read_level,
+)
+
+ALL_TILES = "-X#BSCLU?@Q!12DotT%|gGkKrRyY"
+
+
+def _level_text(width: int = 40, row13: str | None = None, extra: dict[int, str] | None = None) -> list[str]:
+    rows = ["-" * width for _ in range(16)]
+    rows[14] = rows[15] = "X" * width
+    rows[13] = row13 if row13 is not None else "--M" + "-" * (width - 4) + "F"
+    for r, text in (extra or {}).items():
+        rows[r] = text.ljust(width, "-")
+    return rows
+
+
+def _write(tmp_path: Path, rows: list[str], name: str = "level.txt") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_every_character_parses(tmp_path):
+    path = _write(tmp_path, _level_text(extra={5: "-" + ALL_TILES}))
+    level = read_level(path)
+    assert level.width == 40 and level.start == (2, 13) and level.flag == (39, 13) and level.has_flag
+    expected = [EMPTY, GROUND, BLOCK, BRICK, BRICK, BRICK_COIN, BRICK_COIN, BRICK_COIN, QUESTION, QUESTION,
+                QUESTION, QUESTION, HIDDEN, HIDDEN, USED, COIN, PIPE, PIPE, PLATFORM, PLATFORM_BG]
+    assert list(level.tiles[1 : 1 + len(expected), 5]) == expected
+    kinds = [GOOMBA, GOOMBA, KOOPA, KOOPA, RED_KOOPA, RED_KOOPA, SPINY, SPINY]
+    assert level.enemies[:, 2].tolist() == kinds
+    assert level.enemies[:, 1].tolist() == [5] * 8
+    # Markers and enemies leave empty tiles behind.
+    assert level.tiles[2, 13] == EMPTY and np.all(level.tiles[1 + len(expected) :, 5] == EMPTY)
+
+
+@pytest.mark.parametrize(
+    "rows_fn, line, col, words",
+    [
+        (lambda r: r[:5] + ["--Z" + r[5][3:]] + r[6:], 6, 3, "unknown tile character 'Z'"),
+        (lambda r: r[:7] + [r[7][:-2]] + r[8:], 8, 39, "expected 40"),
+        (lambda r: r[:15], 16, 1, "15 rows, expected 16"),
+        (lambda r: r + ["-" * 40], 17, 1, "17 rows"),
+        (lambda r: [x.replace("M", "-") for x in r], 1, 1, "no start"),
+        (lambda r: r[:14] + ["XX-" + r[14][3:], "XX-" + r[15][3:]], 14, 3, "no ground below"),
+        (lambda r: r[:10] + ["-----M" + r[10][6:]] + r[11:], 14, 3, "second start"),
+    ],
+)
+def test_errors_name_file_line_and_column(tmp_path, rows_fn, line, col, words):
+    path = _write(tmp_path, rows_fn(_level_text()), "bad.txt")
+    with pytest.raises(LevelError) as err:
+        read_level(path)
+    msg = str(err.value)
+    assert str(path) in msg and f"line {line}, column {col}" in msg and words in msg, msg
+    assert isinstance(err.value, ValueError)
+
+
+def test_builtin_and_path_levels(tmp_path):
+    for name in BUILTIN_LEVELS:
+        level = load_level(name)
+        assert level.name == name and level.has_flag and level.width >= 100
+    path = _write(tmp_path, _level_text(), "custom.txt")
+    assert load_level(str(path)).name == "custom"
+    with pytest.raises(LevelError, match="unknown level"):
+        load_level("no-such-level")
