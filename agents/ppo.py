@@ -88,6 +88,8 @@ class PPO:
                  device: torch.device) -> None:
         if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
             raise ValueError(f"PPO acts in Discrete or Box action spaces, not {action_space}")
+        if not isinstance(obs_space, gym.spaces.Box):
+            raise ValueError(f"PPO needs a Box observation space, not {obs_space}")
         self.cfg, self.device, self.num_envs = cfg, device, num_envs
         self.obs_space, self.action_space = obs_space, action_space
         self.policy = ActorCritic(obs_space, action_space, cfg).to(device)
@@ -252,3 +254,9 @@ class PPO:
             self.obs_norm.rms.load_state_dict(state["obs_norm"])
         if self.rew_norm is not None and state.get("rew_norm") is not None:
             self.rew_norm.load_state_dict(state["rew_norm"])
+
+
+def build(obs_space: gym.Space, action_space: gym.Space, num_envs: int, cfg: PPOConfig,
+          device: torch.device) -> PPO:
+    """The learner for `agent=ppo` (called by lab/run.py)."""
+    return PPO(obs_space, action_space, num_envs, cfg, device)

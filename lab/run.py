@@ -118,18 +118,19 @@ def build_source(cfg: DictConfig) -> Any:
 
 
 def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
-    import gymnasium as gym
+    """`agents.<name>.build(obs_space, action_space, num_envs, cfg, device)` for agent=<name>.
+
+    A learner that cannot act in the env's spaces raises ValueError, reported as one line.
+    """
+    import importlib
 
     agent = OmegaConf.to_object(cfg.agent)
-    if cfg.agent.name == "ppo":
-        from agents.ppo import PPO
-
-        space = source.single_action_space
-        if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
-            raise LabError(f"agent=ppo cannot act in {cfg.env.id}'s action space {space}; "
-                           "it needs Discrete or Box actions")
-        return PPO(source.single_observation_space, space, source.num_envs, agent, device)
-    raise LabError(f"unknown agent '{cfg.agent.name}'")
+    module = importlib.import_module(f"agents.{cfg.agent.name}")
+    try:
+        return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
+                            agent, device)
+    except ValueError as exc:
+        raise LabError(f"agent={cfg.agent.name} cannot learn {cfg.env.id}: {exc}") from None
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resume_step: int | None):
