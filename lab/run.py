@@ -105,14 +105,22 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
 
 # ---------------------------------------------------------------------- builders
 def build_source(cfg: DictConfig) -> Any:
+    """The RL source for cfg.env. Fields an env schema adds to GymEnvConfig's (e.g. the Mario
+    game's `level`, `obs`) are passed to the env as keyword arguments, after `env.kwargs`."""
+    import dataclasses
+
     from envs import make_vec
+    from envs.config import GymEnvConfig
     from envs.source import RLSource
 
     env = cfg.env
+    base = {f.name for f in dataclasses.fields(GymEnvConfig)}
+    kwargs = {**OmegaConf.to_container(env.kwargs),
+              **{k: v for k, v in OmegaConf.to_container(env).items() if k not in base}}
 
     def make(n: int, render_mode: str | None = None):
         return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
-                        kwargs=OmegaConf.to_container(env.kwargs), render_mode=render_mode)
+                        kwargs=kwargs, render_mode=render_mode)
 
     return RLSource(make, env.num_envs, cfg.seed, env_id=env.id)
 
