@@ -54,7 +54,7 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Action logits (discrete) or Gaussian means (continuous), and values."""
-        z = self.encoder(obs)
+        z = self.encoder(obs if self.cnn else obs.float())  # acting passes raw (e.g. uint8) observations
         return self.actor(z), self.critic(z).squeeze(-1)
 
     def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,8 +164,9 @@ class PPO:
     def _policy_step(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample a_t ~ pi(.|s_t): actions, their log-probabilities and V(s_t), as numpy arrays."""
         if self.mirror is not None and not torch.is_autocast_enabled("cpu"):
-            out = self.mirror[0](obs.astype(np.float32, copy=False))
-            value = self.mirror[1](obs.astype(np.float32, copy=False))[:, 0]
+            x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)  # the towers' nn.Flatten
+            out = self.mirror[0](x)
+            value = self.mirror[1](x)[:, 0]
             if self.policy.discrete:
                 logp_all = out - out.max(-1, keepdims=True)
                 logp_all -= np.log(np.exp(logp_all).sum(-1, keepdims=True))
@@ -223,7 +224,7 @@ class PPO:
         """Actions for a batch of raw env observations (normalised with frozen statistics)."""
         obs = self.obs_norm(obs) if self.obs_norm else np.asarray(obs)
         if self.mirror is not None and deterministic and not torch.is_autocast_enabled("cpu"):
-            out = self.mirror[0](obs.astype(np.float32, copy=False))
+            out = self.mirror[0](obs.reshape(len(obs), -1).astype(np.float32, copy=False))
             return self._env_actions(out.argmax(-1) if self.policy.discrete else out)
         out, _ = self.policy(self._obs_tensor(obs))
         return self._env_actions(self.policy.sample(out, deterministic))

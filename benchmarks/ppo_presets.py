@@ -40,7 +40,7 @@ def main() -> None:
             t = time.perf_counter()
             result = train(cfg, Path(tempfile.mkdtemp(prefix=f"bench_{env}_")), overrides=overrides)
             row = {"final_return": result["final"]["return_mean"], "final_std": result["final"]["return_std"],
-                   "best_return": result["best_eval_return"], "steps": result["steps"],
+                   "best_return": result["best_eval"], "steps": result["steps"],
                    "wall_s": round(time.perf_counter() - t, 1), "status": result["status"]}
             out[f"{env}/seed{seed}"] = row
             print(env, seed, row, flush=True)

@@ -24,4 +24,29 @@ class GymEnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-ENV_SCHEMAS = {"gym": GymEnvConfig}
+@dataclass
+class MarioEnvConfig(GymEnvConfig):
+    """The built-in Mario-like game `lab/Mario-v0` (envs/mario). Every field below the Gym base
+    is a keyword argument of `MarioVectorEnv`, under the game's own name."""
+
+    name: str = "mario"
+    id: str = "lab/Mario-v0"
+    num_envs: int = field(default=256, metadata={"gt": 0})
+    level: str = field(default="intro", metadata={
+        "help": "a built-in level (intro, pits, enemies, stairs), the path of a level file, or procedural"})
+    seed: Optional[int] = field(default=None, metadata={
+        "ge": 0, "help": "level=procedural: the generated level's seed (null: 0); the run's seed is the top-level seed"})
+    difficulty: float = field(default=0.5, metadata={"ge": 0, "le": 1, "help": "level=procedural: difficulty in [0, 1]"})
+    obs: str = _choices("grid", ("grid", "pixels"), "grid: (16, 16) uint8 tile codes of the camera view; pixels: frames")
+    grayscale: bool = False
+    resolution: Optional[int] = field(default=None, metadata={"gt": 0, "help": "obs=pixels: resample to N x N"})
+    frame_stack: int = field(default=1, metadata={"gt": 0, "help": "k > 1 stacks the last k observations"})
+    actions: str = _choices("simple", ("simple", "right_only", "complex"), "gym-super-mario-bros' action sets")
+    frame_skip: int = field(default=4, metadata={"gt": 0, "help": "game frames per env step (rewards summed)"})
+    sticky_actions: float = field(default=0.0, metadata={
+        "ge": 0, "lt": 1, "help": "probability of repeating the previous frame's buttons (per frame)"})
+    time_limit: int = field(default=400, metadata={"gt": 0, "help": "level timer in SMB units (24 frames each)"})
+    flag_bonus: float = field(default=50.0, metadata={"help": "reward on reaching the flag"})
+
+
+ENV_SCHEMAS = {"gym": GymEnvConfig, "mario": MarioEnvConfig}

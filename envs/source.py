@@ -19,6 +19,8 @@ import torch
 
 from envs.state import get_state, set_state
 
+MAX_EVAL_ENVS = 32  # evaluation runs min(episodes, MAX_EVAL_ENVS) envs side by side
+
 
 class RLSource:
     def __init__(self, make_env: Callable[[int], gym.vector.VectorEnv], num_envs: int, seed: int,
@@ -66,36 +68,55 @@ class RLSource:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, act: Callable[[np.ndarray], np.ndarray], episodes: int,
-                 max_envs: int = 32) -> dict[str, float]:
+                 max_envs: int = MAX_EVAL_ENVS, *, env: gym.vector.VectorEnv | None = None,
+                 on_step: Callable[[gym.vector.VectorEnv, np.ndarray, list, dict], None] | None = None,
+                 ) -> dict[str, float]:
         """Run `episodes` full episodes with `act` on separate eval envs (fixed seeds).
 
         Each eval env runs a fixed quota of episodes, so short episodes are not over-counted
         (the bias of counting episodes in order of completion). The same seeds every time make
         evaluations comparable across a run and reproducible by `lab.watch`.
+
+        For watching (lab.watch, training videos): `env` replaces the eval envs with the caller's
+        (e.g. `make_env(n, render_mode="rgb_array")`, n = min(episodes, max_envs)), and
+        `on_step(env, live, ended, info)` is called after the reset and after every step:
+        `live[i]` says sub-env i now shows a counted episode, `ended` lists the
+        `(sub-env, return, length)` of the episodes counted at this step, in counting order.
         """
         n = min(episodes, max_envs)
-        if self._eval_env is None or self._eval_env.num_envs != n:
-            if self._eval_env is not None:
-                self._eval_env.close()
-            self._eval_env = self.make_env(n)
-        env = self._eval_env
+        if env is not None:
+            if env.num_envs != n:
+                raise ValueError(f"evaluate: env has {env.num_envs} sub-envs, {n} needed for {episodes} episodes")
+        else:
+            if self._eval_env is None or self._eval_env.num_envs != n:
+                if self._eval_env is not None:
+                    self._eval_env.close()
+                self._eval_env = self.make_env(n)
+            env = self._eval_env
         quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
-        obs, _ = env.reset(seed=self.eval_seed)
+        obs, info = env.reset(seed=self.eval_seed)
+        if on_step is not None:
+            on_step(env, np.ones(n, dtype=bool), [], info)
         ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
         returns: list[float] = []
         lengths: list[int] = []
         finished = np.zeros(n, dtype=np.int64)
         prev_done = np.zeros(n, dtype=bool)
         while (finished < quota).any():
-            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            obs, reward, terminated, truncated, info = env.step(act(obs))
             active = ~prev_done & (finished < quota)
+            live = active | (prev_done & (finished < quota))  # reset steps start the next counted episode
             ret += np.where(active, reward, 0.0)
             length += active
             done = (terminated | truncated) & ~prev_done
+            ended = []
             for i in np.flatnonzero(done & active):
                 returns.append(float(ret[i]))
                 lengths.append(int(length[i]))
                 finished[i] += 1
+                ended.append((int(i), returns[-1], lengths[-1]))
+            if on_step is not None:
+                on_step(env, live, ended, info)
             ret[done], length[done] = 0.0, 0
             prev_done = done
         return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),

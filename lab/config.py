@@ -46,6 +46,8 @@ class TrainerConfig:
     threads: int = spec(1, ge=0, help="torch CPU threads (0: torch's default); 1 is fastest for small nets")
     deterministic: bool = spec(False, help="torch.use_deterministic_algorithms (slower on GPU)")
     time_limit_min: Optional[float] = spec(None, gt=0, help="stop (with a checkpoint) after this many minutes")
+    video_every: int = spec(0, ge=0, help="record one deterministic eval episode to <run>/media/step_<N>.mp4 "
+                                          "(and W&B) every N steps and at the end (0: off)")
 
 
 @dataclass
@@ -75,7 +77,8 @@ class LabConfig:
     runs_dir: str = "runs"
     experiment: Optional[str] = spec(None, help="a name grouping related runs (W&B group)")
     agent: Any = MISSING
-    env: Any = MISSING
+    env: Any = None    # RL agents learn from env= ...
+    data: Any = None   # ... GANs from data=
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
@@ -87,7 +90,13 @@ def register_configs() -> None:
 
     from agents.config import AGENT_SCHEMAS
     from envs.config import ENV_SCHEMAS
+    from envs.data_config import DATA_SCHEMAS
 
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("lab_source"):
+        # the run directory names what was learned from: the env for RL, the dataset for GANs
+        OmegaConf.register_new_resolver("lab_source", lambda env, data: data if env == "none" else env)
     cs = ConfigStore.instance()
     cs.store(name="lab_schema", node=LabConfig)
     cs.store(group="trainer", name="trainer_schema", node=TrainerConfig)
@@ -96,6 +105,8 @@ def register_configs() -> None:
         cs.store(group="schema/agent", name=name, node=schema)
     for name, schema in ENV_SCHEMAS.items():
         cs.store(group="schema/env", name=name, node=schema)
+    for name, schema in DATA_SCHEMAS.items():
+        cs.store(group="schema/data", name=name, node=schema)
 
 
 # --------------------------------------------------------------------------- validation
@@ -143,7 +154,17 @@ def validate(cfg: DictConfig) -> str | None:
     err = _walk(cfg, "")
     if err:
         return err
-    checker = getattr(OmegaConf.get_type(cfg.agent), "check", None)
+    schema = OmegaConf.get_type(cfg.agent)
+    kind = getattr(schema, "kind", "rl")
+    if kind == "gan" and cfg.get("env"):
+        return (f"agent={cfg.agent.name} is a GAN: it learns from data=..., not env={cfg.env.get('id', '?')} "
+                f"(drop the env override)")
+    if kind == "rl" and cfg.get("data"):
+        return (f"agent={cfg.agent.name} is an RL agent: it learns from env=..., not data={cfg.data.get('name', '?')} "
+                f"(drop the data override)")
+    if kind == "rl" and not cfg.get("env"):
+        return f"agent={cfg.agent.name} needs an env (env=cartpole, ...)"
+    checker = getattr(schema, "check", None)
     return checker(cfg) if checker else None
 
 

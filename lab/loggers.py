@@ -155,6 +155,11 @@ class WandbLogger:
                     run.log(payload)
                 elif kind == "summary":
                     run.summary.update(payload)
+                elif kind == "video":
+                    import wandb
+
+                    key, path, step = payload
+                    run.log({"step": step, key: wandb.Video(str(path), format="mp4")})
             except Exception as exc:
                 self._warn(f"W&B logging failed, continuing without it: {exc}")
         if run is not None:
@@ -173,6 +178,9 @@ class WandbLogger:
 
     def summary(self, values: dict[str, Any]) -> None:
         self.queue.put(("summary", values))
+
+    def video(self, path: Path, step: int, key: str = "eval/video") -> None:
+        self.queue.put(("video", (key, Path(path), step)))
 
     def message(self, text: str) -> None:
         pass
@@ -232,6 +240,12 @@ class Loggers:
         for logger in self.loggers:
             if hasattr(logger, "summary"):
                 logger.summary(values)
+
+    def video(self, path: Path, step: int) -> None:
+        """A video file (mp4) for loggers that show media (W&B)."""
+        for logger in self.loggers:
+            if hasattr(logger, "video"):
+                logger.video(path, step)
 
     def close(self) -> None:
         for logger in self.loggers:

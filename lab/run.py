@@ -77,7 +77,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     try:
         source = build_source(cfg)
         learner = build_learner(cfg, source, device)
-    except EnvError as exc:
+    except (EnvError, ValueError) as exc:  # EnvError, LevelError, DataError: one line each
         raise LabError(str(exc)) from None
 
     from lab.loggers import new_wandb_id
@@ -87,6 +87,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
                             resume_step=resume_state["step"] if resume_state else None)
     trainer = Trainer(cfg.trainer, run_dir, loggers, device,
                       extra_state={"wandb_id": wandb_id, "config": OmegaConf.to_yaml(cfg)})
+    if cfg.trainer.video_every > 0:
+        from lab.video import add_video_hook
+
+        add_video_hook(trainer, learner, source, cfg.trainer.video_every, run_dir, loggers, cfg.trainer.precision)
     for event, fns in (hooks or {}).items():
         for fn in fns:
             trainer.add_hook(event, fn)
@@ -97,16 +101,23 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
         result = trainer.fit(learner, source, resume=resume_state)
     finally:
         loggers.close()
-        source.close()
-    loggers.message(f"{result['status']}: {result['steps']:,} steps in {result['wall_time_s']:.1f} s; "
-                    f"final eval return {result['final'].get('return_mean', float('nan')):.1f}")
+        getattr(source, "close", lambda: None)()
+    final = ", ".join(f"{k} {v:.4g}" for k, v in result["final"].items() if k != "step" and isinstance(v, (int, float)))
+    loggers.message(f"{result['status']}: {result['steps']:,} steps in {result['wall_time_s']:.1f} s; final eval: {final}")
     return result
 
 
 # ---------------------------------------------------------------------- builders
 def build_source(cfg: DictConfig) -> Any:
-    """The RL source for cfg.env. Fields an env schema adds to GymEnvConfig's (e.g. the Mario
-    game's `level`, `obs`) are passed to the env as keyword arguments, after `env.kwargs`."""
+    """What the learner learns from: a dataset for data=..., else the RL source for cfg.env.
+
+    Fields an env schema adds to GymEnvConfig's (e.g. the Mario game's `level`, `obs`) are
+    passed to the env as keyword arguments, after `env.kwargs`."""
+    if cfg.get("data"):
+        from envs.data import make_dataset
+
+        data = OmegaConf.to_container(cfg.data)
+        return make_dataset(data.pop("name"), **{k: v for k, v in data.items() if v is not None})
     import dataclasses
 
     from envs import make_vec
@@ -133,12 +144,15 @@ def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
     import importlib
 
     agent = OmegaConf.to_object(cfg.agent)
-    module = importlib.import_module(f"agents.{cfg.agent.name}")
+    module = importlib.import_module(f"agents.{getattr(agent, 'module', cfg.agent.name)}")
     try:
+        if getattr(agent, "kind", "rl") == "gan":
+            return module.build(source, agent, device)  # a GAN sees its data source
         return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
                             agent, device)
     except ValueError as exc:
-        raise LabError(f"agent={cfg.agent.name} cannot learn {cfg.env.id}: {exc}") from None
+        what = cfg.env.id if cfg.get("env") else cfg.data.name
+        raise LabError(f"agent={cfg.agent.name} cannot learn {what}: {exc}") from None
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resume_step: int | None):
@@ -223,8 +237,9 @@ def _adopt(fresh: Path, target: Path) -> Path:
 
 def _check_same_run(cfg: DictConfig, state: dict[str, Any], path: Path) -> None:
     saved = OmegaConf.create(state.get("config", "{}"))
-    for section in ("agent", "env"):
-        old, new = OmegaConf.to_container(saved.get(section, {})), OmegaConf.to_container(cfg[section])
+    for section in ("agent", "env", "data"):
+        old = OmegaConf.to_container(saved.get(section) or OmegaConf.create({}))
+        new = OmegaConf.to_container(cfg.get(section) or OmegaConf.create({}))
         if old != new:
             keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise LabError(f"checkpoint {path} was trained with a different {section} config "

@@ -54,7 +54,8 @@ class Trainer:
         self.next_eval = cfg.eval_every or math.inf
         self.next_checkpoint = cfg.checkpoint_every or math.inf
         self.next_log = 0
-        self.best_return = -math.inf
+        self.best_score = -math.inf  # higher is better (a "min" metric is negated)
+        self.best_value: float | None = None
         self.last_eval: dict[str, float] = {}
         self.stop_reason: str | None = None
         self.signal: int | None = None  # the signal that stopped the run, for the exit status
@@ -191,16 +192,24 @@ class Trainer:
         timers["eval"] += time.perf_counter() - t0
         self.last_eval = {"step": self.step, **result}
         metrics = {f"eval/{k}": v for k, v in result.items()}
+        # best.pt: the learner at its best evaluation; RL by return, a GAN by e.g. FID (lower)
+        key, mode = getattr(learner, "best_metric", ("return_mean", "max"))
+        value = result.get(key)
+        if value is not None:
+            score = value if mode == "max" else -value
+            if score > self.best_score:
+                self.best_score, self.best_value = score, value
+                self.save(learner, None, None, path=self.ckpt_dir / "best.pt")
         ret = result.get("return_mean")
         if ret is not None:
-            if ret > self.best_return:
-                self.best_return = ret
-                self.save(learner, None, None, path=self.ckpt_dir / "best.pt")
             self.loggers.message(f"eval at step {self.step:,}: return {ret:.1f} ± {result.get('return_std', 0):.1f}"
                                  f" over {self.cfg.eval_episodes} episodes")
             if self.cfg.stop_return is not None and ret >= self.cfg.stop_return:
                 self.status = "solved"
                 self.request_stop(f"eval return {ret:.1f} >= trainer.stop_return={self.cfg.stop_return}")
+        else:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, (int, float)))
+            self.loggers.message(f"eval at step {self.step:,}: {shown}")
         return metrics
 
     def _log(self, learner: Learner, metrics: dict[str, Any], rate: float, timers: dict[str, float]) -> None:
@@ -227,7 +236,8 @@ class Trainer:
             state.update({
                 "tick": self.tick, "elapsed_s": self.elapsed_s, "next_eval": _finite(self.next_eval),
                 "next_checkpoint": _finite(self.next_checkpoint), "next_log": self.next_log,
-                "best_return": _finite(self.best_return), "last_eval": dict(self.last_eval),
+                "best_score": _finite(self.best_score), "best_value": self.best_value,
+                "last_eval": dict(self.last_eval),
                 "optimizers": {p.name: p.optimizer.state_dict() for p in phases},
                 "scalers": {k: s.state_dict() for k, s in self.scalers.items() if s is not None},
                 "rng": rng_state(),
@@ -249,7 +259,8 @@ class Trainer:
         self.next_eval = _infinite(state["next_eval"])
         self.next_checkpoint = _infinite(state["next_checkpoint"])
         self.next_log = state["next_log"]
-        self.best_return = _infinite(state["best_return"], -math.inf)
+        self.best_score = _infinite(state["best_score"], -math.inf)
+        self.best_value = state["best_value"]
         self.last_eval = dict(state["last_eval"])
         if state.get("source") is not None and hasattr(source, "load_state_dict"):
             note = source.load_state_dict(state["source"])
@@ -262,7 +273,7 @@ class Trainer:
         result = {"status": self.status, "completed": self.status in ("completed", "solved"),
                   "steps": self.step, "total_steps": self.cfg.total_steps,
                   "wall_time_s": round(self.elapsed_s, 3), "final": dict(self.last_eval),
-                  "best_eval_return": _finite(self.best_return)}
+                  "best_eval": self.best_value}
         if self.stop_reason:
             result["stop_reason"] = self.stop_reason
         if error:
