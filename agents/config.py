@@ -8,7 +8,7 @@ cross-field rules that need the env section too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from lab.config import spec
 
@@ -18,7 +18,7 @@ class PPOConfig:
     """Proximal Policy Optimization (Schulman et al. 2017); names follow the paper and SB3."""
 
     name: str = "ppo"
-    policy: str = spec("auto", choices=("auto", "mlp", "cnn"), help="auto: cnn for image observations")
+    policy: str = spec("auto", choices=("auto", "mlp", "cnn", "grid"), help="auto: cnn for image observations")
     hidden_sizes: list[int] = spec([64, 64])
     activation: str = spec("tanh", choices=("tanh", "relu"))
     ortho_init: bool = True
@@ -109,3 +109,79 @@ class DQNConfig:
 
 
 AGENT_SCHEMAS = {"ppo": PPOConfig, "dqn": DQNConfig}
+
+
+from typing import ClassVar  # noqa: E402  (GANConfig's class attributes)
+
+
+@dataclass
+class GANConfig:
+    """GANs (agents/gan.py): one learner for agent=gan|dcgan|wgan_gp|sngan|cgan; presets differ in keys.
+
+    Steps are generator steps; each runs after `n_critic` discriminator steps. Losses: `bce`
+    (non-saturating, Goodfellow et al. 2014), `hinge` (Lim & Ye 2017), `wasserstein` (with
+    `gp_weight`: Gulrajani et al. 2017), `mse` (LSGAN, Mao et al. 2017).
+    """
+
+    kind: ClassVar[str] = "gan"     # learns from data=..., not env=...
+    module: ClassVar[str] = "gan"   # every GAN preset is agents/gan.py
+
+    name: str = "gan"
+    arch: str = spec("auto", choices=("auto", "mlp", "dcgan"), help="auto: mlp for 2-D points, dcgan for images")
+    loss: str = spec("bce", choices=("bce", "hinge", "wasserstein", "mse"))
+    z_dim: int = spec(64, gt=0, help="latent size")
+    g_hidden: list[int] = spec([256, 256, 256], help="mlp generator widths")
+    d_hidden: list[int] = spec([256, 256, 256], help="mlp discriminator widths")
+    g_channels: int = spec(32, gt=0, help="dcgan: channels of the generator's last block (doubling towards 4x4)")
+    d_channels: int = spec(32, gt=0, help="dcgan: channels of the discriminator's first block (doubling)")
+    g_activation: str = spec("relu", choices=("relu", "leaky_relu", "tanh", "sigmoid", "swish"))
+    d_activation: str = spec("leaky_relu", choices=("relu", "leaky_relu", "tanh", "sigmoid", "swish"))
+    spectral_norm: bool = spec(False, help="spectral normalisation of D's layers (Miyato et al. 2018)")
+    gp_weight: float = spec(0.0, ge=0, help="gradient penalty on real/fake interpolates (WGAN-GP: 10)")
+    r1_gamma: float = spec(0.0, ge=0, help="R1 penalty gamma/2 |grad D(real)|^2 (Mescheder et al. 2018)")
+    n_critic: int = spec(1, gt=0, help="discriminator steps per generator step")
+    pack: int = spec(1, gt=0, help="PacGAN: D judges `pack` samples at once (Lin et al. 2018)")
+    batch_size: int = spec(64, gt=0)
+    g_lr: float = spec(2e-4, gt=0)
+    d_lr: float = spec(2e-4, gt=0)
+    beta1: float = spec(0.5, ge=0, lt=1)
+    beta2: float = spec(0.999, ge=0, lt=1)
+    lr_decay: bool = spec(False, help="anneal both learning rates linearly to 0 over trainer.total_steps")
+    max_grad_norm: Optional[float] = spec(None, gt=0)
+    ema_beta: float = spec(0.999, ge=0, lt=1, help="EMA of G's weights for samples and metrics (0: off)")
+    conditional: bool = spec(False, help="class-conditional G (cond. BN / embedding) and projection D")
+    eval_samples: int = spec(2500, ge=2, help="samples per evaluation (PacGAN: 2,500; FID: real and fake)")
+
+    @staticmethod
+    def check(cfg) -> str | None:
+        a = cfg.agent
+        if a.batch_size % a.pack:
+            return f"agent.batch_size={a.batch_size} must be a multiple of agent.pack={a.pack}"
+        if a.conditional and a.pack > 1:
+            return "agent.conditional=true needs agent.pack=1 (a packed D sees several labels at once)"
+        if cfg.trainer.compile and (a.gp_weight > 0 or a.r1_gamma > 0):
+            return ("trainer.compile=true cannot differentiate twice (agent.gp_weight / agent.r1_gamma "
+                    "penalties): set trainer.compile=false or the penalty to 0")
+        return None
+
+
+AGENT_SCHEMAS["gan"] = GANConfig
+
+
+@dataclass
+class SB3Config:
+    """stable-baselines3 as a reference backend (agents/sb3.py): SB3's constructor arguments in
+    `hyperparams` (rl-baselines3-zoo names; schedules as 'lin_0.001')."""
+
+    module: ClassVar[str] = "sb3"
+    kind: ClassVar[str] = "sb3"
+    name: str = "sb3_ppo"
+    algo: str = spec("ppo", choices=("ppo", "dqn", "a2c", "sac"))
+    policy: str = spec("MlpPolicy", choices=("MlpPolicy", "CnnPolicy"))
+    hyperparams: dict[str, Any] = spec({})
+    chunk_steps: int = spec(2048, gt=0, help="env steps SB3 trains between the lab's ticks (eval, checkpoints)")
+    budget: int = spec(100_000, gt=0, help="the run's length for SB3's schedules (set to trainer.total_steps)")
+    save_replay: bool = spec(False, help="keep an off-policy replay buffer in checkpoints")
+
+
+AGENT_SCHEMAS["sb3"] = SB3Config

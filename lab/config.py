@@ -155,7 +155,7 @@ def validate(cfg: DictConfig) -> str | None:
     if err:
         return err
     schema = OmegaConf.get_type(cfg.agent)
-    kind = getattr(schema, "kind", "rl")
+    kind = "gan" if getattr(schema, "kind", "rl") == "gan" else "rl"  # the SB3 backend is RL too
     if kind == "gan" and cfg.get("env"):
         return (f"agent={cfg.agent.name} is a GAN: it learns from data=..., not env={cfg.env.get('id', '?')} "
                 f"(drop the env override)")

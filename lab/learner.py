@@ -56,6 +56,8 @@ class Learner(Protocol):
 
     def state_dict(self) -> dict[str, Any]: ...
 
+    # optional: `inference_state_dict()` for best.pt (what acting needs, e.g. without a replay buffer)
+
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 

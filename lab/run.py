@@ -63,9 +63,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     overrides = list(overrides or [])
     resume_path, run_dir = _find_resume(cfg, run_dir, overrides)
     resume_state = ckpt.load(resume_path) if resume_path else None
+    restart = False
     if resume_state is None and (run_dir / "metrics.jsonl").exists():
-        raise LabError(f"{run_dir} already holds a run; continue it with trainer.resume=auto "
-                       f"or choose another hydra.run.dir")
+        if cfg.trainer.resume != "auto":
+            raise LabError(f"{run_dir} already holds a run; continue it with trainer.resume=auto "
+                           f"or choose another hydra.run.dir")
+        restart = True  # killed before its first checkpoint: nothing to continue, start over
     if resume_state is not None:
         _check_same_run(cfg, resume_state, resume_path)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +87,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
 
     wandb_id = (resume_state or {}).get("wandb_id") or new_wandb_id()
     loggers = build_loggers(cfg, run_dir, wandb_id, learner.step_unit,
-                            resume_step=resume_state["step"] if resume_state else None)
+                            resume_step=resume_state["step"] if resume_state else (0 if restart else None))
+    if restart:
+        loggers.message(f"trainer.resume=auto: {run_dir} has no checkpoint yet; starting it over")
     trainer = Trainer(cfg.trainer, run_dir, loggers, device,
                       extra_state={"wandb_id": wandb_id, "config": OmegaConf.to_yaml(cfg)})
     if cfg.trainer.video_every > 0:
@@ -118,22 +123,28 @@ def build_source(cfg: DictConfig) -> Any:
 
         data = OmegaConf.to_container(cfg.data)
         return make_dataset(data.pop("name"), **{k: v for k, v in data.items() if v is not None})
-    import dataclasses
-
     from envs import make_vec
-    from envs.config import GymEnvConfig
     from envs.source import RLSource
 
     env = cfg.env
-    base = {f.name for f in dataclasses.fields(GymEnvConfig)}
-    kwargs = {**OmegaConf.to_container(env.kwargs),
-              **{k: v for k, v in OmegaConf.to_container(env).items() if k not in base}}
+    kwargs = env_kwargs(cfg)
 
     def make(n: int, render_mode: str | None = None):
         return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
                         kwargs=kwargs, render_mode=render_mode)
 
     return RLSource(make, env.num_envs, cfg.seed, env_id=env.id)
+
+
+def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """`env.kwargs` plus the fields an env schema adds to GymEnvConfig's (the Mario game's `level`...)."""
+    import dataclasses
+
+    from envs.config import GymEnvConfig
+
+    base = {f.name for f in dataclasses.fields(GymEnvConfig)}
+    return {**OmegaConf.to_container(cfg.env.kwargs),
+            **{k: v for k, v in OmegaConf.to_container(cfg.env).items() if k not in base}}
 
 
 def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
@@ -146,8 +157,12 @@ def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
     agent = OmegaConf.to_object(cfg.agent)
     module = importlib.import_module(f"agents.{getattr(agent, 'module', cfg.agent.name)}")
     try:
-        if getattr(agent, "kind", "rl") == "gan":
+        kind = getattr(agent, "kind", "rl")
+        if kind == "gan":
             return module.build(source, agent, device)  # a GAN sees its data source
+        if kind == "sb3":  # SB3 builds its own training envs from the same env config
+            return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
+                                agent, device, env_id=cfg.env.id, env_kwargs=env_kwargs(cfg), seed=cfg.seed)
         return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
                             agent, device)
     except ValueError as exc:

@@ -231,7 +231,9 @@ class Trainer:
     def save(self, learner: Learner, source: Any, phases: list[Phase] | None, path: Path | None = None) -> Path:
         """Write a checkpoint atomically. best.pt holds the learner only (for watching/eval)."""
         path = path or self.ckpt_dir / "last.pt"
-        state: dict[str, Any] = {"step": self.step, "learner": learner.state_dict(), **self.extra_state}
+        learner_state = (learner.state_dict() if phases is not None
+                         else getattr(learner, "inference_state_dict", learner.state_dict)())
+        state: dict[str, Any] = {"step": self.step, "learner": learner_state, **self.extra_state}
         if phases is not None:
             state.update({
                 "tick": self.tick, "elapsed_s": self.elapsed_s, "next_eval": _finite(self.next_eval),
