@@ -84,6 +84,16 @@ class LabConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
+def _register_resolvers() -> None:
+    # At import, not in main(): sweep workers (joblib, submitit) resolve run directories too.
+    if not OmegaConf.has_resolver("lab_source"):
+        # the run directory names what was learned from: the env for RL, the dataset for GANs
+        OmegaConf.register_new_resolver("lab_source", lambda env, data: data if env == "none" else env)
+
+
+_register_resolvers()
+
+
 def register_configs() -> None:
     """Put the schemas in Hydra's ConfigStore; group yaml files name theirs in their defaults."""
     from hydra.core.config_store import ConfigStore
@@ -92,11 +102,6 @@ def register_configs() -> None:
     from envs.config import ENV_SCHEMAS
     from envs.data_config import DATA_SCHEMAS
 
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("lab_source"):
-        # the run directory names what was learned from: the env for RL, the dataset for GANs
-        OmegaConf.register_new_resolver("lab_source", lambda env, data: data if env == "none" else env)
     cs = ConfigStore.instance()
     cs.store(name="lab_schema", node=LabConfig)
     cs.store(group="trainer", name="trainer_schema", node=TrainerConfig)

@@ -230,10 +230,8 @@ class Loggers:
             logger.log(metrics, step)
 
     def message(self, text: str) -> None:
-        if self.console is not None:
+        if self.console is not None:  # logger.console=false: quiet (still in train.log)
             self.console.message(text)
-        else:
-            print(text, file=sys.stderr)
         messages.info(text)
 
     def summary(self, values: dict[str, Any]) -> None:

@@ -31,18 +31,39 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra's task function: train, print errors a user can fix as one line (exit status 2)."""
     from hydra.core.hydra_config import HydraConfig
 
+    from hydra.types import RunMode
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if sweep and not (cfg.wandb.group or cfg.experiment):
+        cfg.wandb.group = Path(hydra_cfg.sweep.dir).name  # a sweep's runs form one W&B group
     try:
         result = train(cfg, run_dir, overrides=overrides)
-    except LabError as exc:
-        print(f"lab: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except Exception as exc:
+        if not sweep:
+            if isinstance(exc, LabError):
+                print(f"lab: error: {exc}", file=sys.stderr)
+                sys.exit(2)
+            raise
+        # In a sweep one failed job must not stop the others: record it; lab.sweep reports it.
+        _record_failure(run_dir, exc)
+        print(f"lab: job {hydra_cfg.job.num} failed: {exc}", file=sys.stderr)
+        return None
     if result.get("signal"):
         sys.exit(128 + result["signal"])  # stopped by Ctrl-C/SIGTERM: saved, but not finished
     final = result.get("final", {})
     return final.get("return_mean")
+
+
+def _record_failure(run_dir: Path, exc: BaseException) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "result.json"
+    result = json.loads(path.read_text()) if path.exists() else {"status": "failed", "completed": False}
+    result.setdefault("error", f"{type(exc).__name__}: {exc}")
+    result["status"], result["completed"] = "failed", False
+    path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,

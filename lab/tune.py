@@ -1,0 +1,232 @@
+"""Hyperparameter tuning with Optuna: `python -m lab.tune NAME [--trials N] [--workers K]`.
+
+NAME is a search space in conf/tune/NAME.yaml (or a path): the overrides every trial starts
+from, the metric and its direction, the pruner, and the space (float/int ranges, log scale,
+categorical). Each trial is one in-process lab run under runs/tune/NAME/trial_<n>/; every
+evaluation is reported to Optuna, and a pruner (median, or successive halving as in
+rl-baselines3-zoo) stops unpromising trials early, with a checkpoint like any stopped run.
+
+The study lives in an SQLite file (runs/tune/NAME/study.db) with heartbeats: kill the command
+and run it again and it continues the same study (a trial that was running when it was killed
+is marked failed and not counted); point several machines at one database to share it.
+At the end the best trial is written as a preset the CLI uses directly:
+
+    python -m lab.tune ppo_cartpole --trials 20 --workers 2
+    python -m lab agent=ppo env=cartpole agent_env=ppo_cartpole_tuned seed=7
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import multiprocessing
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.errors import LabError
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
+
+
+def load_space(name: str) -> tuple[str, dict[str, Any]]:
+    path = Path(name) if name.endswith(".yaml") else CONF / "tune" / f"{name}.yaml"
+    if not path.is_file():
+        options = sorted(p.stem for p in (CONF / "tune").glob("*.yaml"))
+        raise LabError(f"unknown search space '{name}'; choose one of: {', '.join(options)} (or a .yaml path)")
+    spec = yaml.safe_load(path.read_text())
+    for key in ("overrides", "metric", "space"):
+        if key not in spec:
+            raise LabError(f"{path}: missing '{key}'")
+    for param, dist in spec["space"].items():
+        if dist.get("type") not in ("float", "int", "categorical"):
+            raise LabError(f"{path}: space.{param}.type must be float, int or categorical")
+    return path.stem, spec
+
+
+def suggest(trial: Any, space: dict[str, Any]) -> list[str]:
+    """Sampled values as Hydra overrides."""
+    out = []
+    for param, d in space.items():
+        if d["type"] == "float":
+            value = trial.suggest_float(param, float(d["low"]), float(d["high"]), log=bool(d.get("log", False)))
+        elif d["type"] == "int":
+            value = trial.suggest_int(param, int(d["low"]), int(d["high"]), log=bool(d.get("log", False)))
+        else:
+            value = trial.suggest_categorical(param, list(d["choices"]))
+        out.append(f"{param}={value}")
+    return out
+
+
+def make_pruner(spec: dict[str, Any]) -> Any:
+    import optuna
+
+    kind = spec.get("type", "median")
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=spec.get("n_startup_trials", 5),
+                                           n_warmup_steps=spec.get("n_warmup_steps", 0))
+    if kind == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=spec.get("min_resource", "auto"),
+                                                      reduction_factor=spec.get("reduction_factor", 3))
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    raise LabError(f"pruner.type must be median, successive_halving or none, not '{kind}'")
+
+
+def storage(url: str) -> Any:
+    import optuna
+
+    # Heartbeats let a restarted study fail the trials of a killed process instead of waiting on them.
+    return optuna.storages.RDBStorage(url, heartbeat_interval=10, grace_period=30,
+                                      engine_kwargs={"connect_args": {"timeout": 60}})
+
+
+def objective_factory(name: str, spec: dict[str, Any], out_dir: Path, extra: list[str]):
+    import optuna
+
+    metric = spec["metric"]
+    key = metric.split("/", 1)[-1]
+
+    def objective(trial: optuna.Trial) -> float:
+        from hydra import compose, initialize_config_dir
+
+        from lab.config import register_configs
+        from lab.run import train
+
+        register_configs()
+        overrides = [*spec["overrides"], *extra, *suggest(trial, spec["space"]),
+                     "logger.console=false", f"wandb.group=tune_{name}"]
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        pruned = []
+
+        def report(trainer: Any) -> None:
+            last = trainer.last_eval
+            if last.get("step") == trainer.step and key in last:
+                trial.report(float(last[key]), trainer.step)
+                if trial.should_prune():
+                    pruned.append(trainer.step)
+                    trainer.request_stop(f"pruned by Optuna at step {trainer.step}")
+
+        run_dir = out_dir / f"trial_{trial.number}"
+        result = train(cfg, run_dir, overrides=overrides, hooks={"on_tick": [report]})
+        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("overrides", overrides)
+        if pruned:
+            raise optuna.TrialPruned()
+        value = result["final"].get(key)
+        if value is None:
+            raise RuntimeError(f"trial {trial.number}: the run reported no {metric}")
+        return float(value)
+
+    return objective
+
+
+def _worker(name: str, spec: dict[str, Any], url: str, study_name: str, trials: int, out_dir: str,
+            extra: list[str]) -> None:
+    import logging
+
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    logging.getLogger("lab.messages").disabled = True
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name, storage=storage(url),
+                              sampler=_sampler(spec), pruner=make_pruner(spec.get("pruner", {})))
+    stop = MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    study.optimize(objective_factory(name, spec, Path(out_dir), extra), callbacks=[stop],
+                   catch=(RuntimeError,))
+
+
+def _sampler(spec: dict[str, Any]) -> Any:
+    import optuna
+
+    s = spec.get("sampler", {})
+    # a per-process seed: identical seeds would make parallel workers propose identical trials
+    seed = s.get("seed")
+    seed = None if seed is None else seed + os.getpid()
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.get("n_startup_trials", 5))
+
+
+def write_preset(spec: dict[str, Any], best: Any, name: str, conf: Path = CONF) -> Path:
+    """conf/agent_env/<agent>_<env>_tuned.yaml: the base preset with the best trial's values."""
+    from omegaconf import OmegaConf
+
+    overrides = dict(o.split("=", 1) for o in spec["overrides"] if "=" in o)
+    agent, source = overrides.get("agent", "ppo"), overrides.get("env") or overrides.get("data", "none")
+    group = "agent_env" if "env" in overrides else "agent_data"
+    base_path = CONF / group / f"{agent}_{source}.yaml"  # the shipped preset it refines
+    preset = OmegaConf.load(base_path) if base_path.is_file() else OmegaConf.create({})
+    # the study's agent/env settings and the best values; its trainer budget stays the preset's
+    dotted = [o for o in spec["overrides"] if o.split("=", 1)[0].startswith(("agent.", "env.", "data."))]
+    dotted += [f"{k}={v}" for k, v in best.params.items()]
+    preset = OmegaConf.merge(preset, OmegaConf.from_dotlist(dotted))
+    path = conf / group / f"{agent}_{source}_tuned.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (f"# @package _global_\n# Tuned by `python -m lab.tune {name}`: trial {best.number}, "
+              f"{spec['metric']} = {best.value:.4g}. Use: {group}={agent}_{source}_tuned\n")
+    path.write_text(header + OmegaConf.to_yaml(preset))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.tune", description=__doc__.splitlines()[0])
+    parser.add_argument("space", help="conf/tune/<space>.yaml or a path")
+    parser.add_argument("--trials", type=int, default=None, help="total trials (completed + pruned)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    parser.add_argument("--storage", default=None, help="an optuna RDB URL (default sqlite in the study dir)")
+    parser.add_argument("--out", type=Path, default=None, help="study directory (default runs/tune/<space>)")
+    parser.add_argument("--no-preset", action="store_true", help="don't write the tuned preset")
+    parser.add_argument("--conf", type=Path, default=CONF, help="config dir the preset goes to (default: conf/)")
+    parser.add_argument("overrides", nargs="*", help="extra lab overrides for every trial")
+    args = parser.parse_args(argv)
+    try:
+        name, spec = load_space(args.space)
+        import optuna
+
+        out_dir = (args.out or Path("runs") / "tune" / name).resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        url = args.storage or f"sqlite:///{out_dir / 'study.db'}"
+        trials = args.trials or spec.get("trials", 20)
+        study = optuna.create_study(study_name=name, storage=storage(url), load_if_exists=True,
+                                    direction=spec.get("direction", "maximize"))
+        done = len([t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")])
+        print(f"study {name} ({url}): {done} of {trials} trials done; {args.workers} worker(s)", file=sys.stderr)
+        work = (name, spec, url, name, trials, str(out_dir), list(args.overrides))
+        if args.workers <= 1:
+            _worker(*work)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            procs = [ctx.Process(target=_worker, args=work) for _ in range(args.workers)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+        study = optuna.load_study(study_name=name, storage=storage(url))
+    except LabError as exc:
+        print(f"lab.tune: error: {exc}", file=sys.stderr)
+        return 2
+    states = [t.state.name for t in study.trials]
+    print(f"trials: {states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned, "
+          f"{states.count('FAIL')} failed", file=sys.stderr)
+    try:
+        best = study.best_trial
+    except ValueError:
+        print("lab.tune: no trial completed", file=sys.stderr)
+        return 1
+    print(f"best: trial {best.number}, {spec['metric']} = {best.value:.4g}, params {best.params}")
+    if not args.no_preset:
+        path = write_preset(spec, best, name, args.conf)
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
