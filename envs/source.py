@@ -41,7 +41,7 @@ class RLSource:
     # ------------------------------------------------------------------ training
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Step all envs. `valid` is False for reset steps (NEXT_STEP autoreset): learn nothing from them."""
-        obs, reward, terminated, truncated, _ = self.env.step(actions)
+        obs, reward, terminated, truncated, info = self.env.step(actions)
         valid = ~self.prev_done
         done = (terminated | truncated) & valid
         self.ep_return += np.where(valid, reward, 0.0)
@@ -54,6 +54,13 @@ class RLSource:
             self.ep_length[done] = 0
         self.prev_done = done
         self.obs = obs
+        # An env may train learners on other signals than the ones it reports (envs/atari.py:
+        # clipped rewards, a lost life ends the episode): info["train_reward"] and
+        # info["train_terminated"]. Episode returns above and evaluation keep the env's own.
+        if "train_reward" in info:
+            reward = np.where(info.get("_train_reward", True), info["train_reward"], reward)
+        if "train_terminated" in info:
+            terminated = terminated | (info["train_terminated"] & info.get("_train_terminated", True))
         return obs, reward, terminated, truncated, valid
 
     def log_metrics(self) -> dict[str, float]:

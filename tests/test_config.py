@@ -22,7 +22,7 @@ def test_every_agent_source_pair_composes_and_validates(agent: str) -> None:
     from lab.config import validate
 
     kind = getattr(OmegaConf.get_type(compose([f"agent={agent}"]).agent), "kind", "rl")
-    good, bad = (("env", ENVS), ("data", DATA)) if kind == "rl" else (("data", DATA), ("env", ENVS))
+    good, bad = (("data", DATA), ("env", ENVS)) if kind == "gan" else (("env", ENVS), ("data", DATA))
     for source in good[1]:
         cfg = compose([f"agent={agent}", f"{good[0]}={source}"])
         assert cfg.agent.name == agent

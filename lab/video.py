@@ -1,0 +1,327 @@
+"""Media from rgb_array rendering: mp4 (imageio's ffmpeg plugin), GIF, tiled vector envs, and the
+training hook behind `trainer.video_every=N`. Never needs a display.
+
+    with VideoWriter(run_dir / "media" / "clip.mp4", fps=50) as video:
+        video.append(frame)                    # H x W x 3 uint8; padded to a size every player takes
+
+With `trainer.video_every=N`, training records one deterministic evaluation episode (the first
+evaluation seed) every N steps and at the end to `<run>/media/step_<N>.mp4` and logs it to W&B
+as `eval/video`. Used by `lab.watch` too.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+# Classic-control envs render through pygame, which opens an audio device on init; headless,
+# ALSA prints a screenful of errors. The lab never plays sound.
+# Headless, its video init probes Wayland and complains too; rendering to arrays needs no window.
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import numpy as np
+
+log = logging.getLogger("lab")
+
+MACRO_BLOCK = 16  # H.264 codes 16x16 blocks; yuv420p needs even sizes; 16 suits every player
+MAX_WIDTH = 960  # a tiled mosaic of many envs is shrunk to fit this width (smaller encodes faster)
+DEFAULT_FPS = 30
+TRAIN_VIDEO_FPS = 25  # training videos skip frames of faster envs: half the cost, still smooth
+
+
+# --------------------------------------------------------------------------- frames
+def env_frames(env: Any) -> list[np.ndarray]:
+    """One H x W x 3 frame per sub-env of a vector env made with render_mode="rgb_array".
+
+    Gymnasium 1.4: SyncVectorEnv/AsyncVectorEnv return a tuple of frames, the native
+    CartPoleVectorEnv a list; a [n, H, W, 3] batch is accepted too.
+    """
+    out = env.render()
+    if out is None:
+        raise RuntimeError(f"{type(env).__name__}.render() returned None: it was not made with "
+                           "render_mode='rgb_array'")
+    if isinstance(out, np.ndarray):
+        out = list(out) if out.ndim == 4 else [out]
+    return [np.asarray(f, dtype=np.uint8) for f in out]
+
+
+def pad_frame(frame: np.ndarray, block: int = MACRO_BLOCK) -> np.ndarray:
+    """Pad height and width up to a multiple of `block` by repeating the edge pixels.
+
+    Padding, unlike imageio's resize to the macro block size, keeps pixels sharp and the
+    original frame intact at the top left.
+    """
+    h, w = frame.shape[:2]
+    ph, pw = -h % block, -w % block
+    if not ph and not pw:
+        return frame
+    return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge")
+
+
+def shrink(frame: np.ndarray, factor: int) -> np.ndarray:
+    """Box-filter downscale by an integer factor (PIL's reduce: fast and alias-free)."""
+    if factor <= 1:
+        return frame
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).reduce(factor))
+
+
+class Tiler:
+    """Frames of n sub-envs as one mosaic (the convention of SB3's VecVideoRecorder).
+
+    A sub-env that has played its episodes shows its last frame, dimmed, until the others are
+    done; one sub-env gives its frame unchanged.
+    """
+
+    def __init__(self, n: int, max_width: int = MAX_WIDTH) -> None:
+        self.n, self.max_width = n, max_width
+        self.cols = math.ceil(math.sqrt(n))
+        self.rows = math.ceil(n / self.cols)
+        self.last: list[np.ndarray | None] = [None] * n
+
+    def __call__(self, frames: Sequence[np.ndarray], live: np.ndarray) -> np.ndarray:
+        for i in np.flatnonzero(live):
+            self.last[i] = frames[i]
+        if self.n == 1:
+            return self.last[0] if self.last[0] is not None else frames[0]
+        h = max(f.shape[0] for f in frames)
+        w = max(f.shape[1] for f in frames)
+        factor = math.ceil(self.cols * w / self.max_width)
+        th, tw = -(-h // factor), -(-w // factor)
+        mosaic = np.zeros((self.rows * th, self.cols * tw, 3), dtype=np.uint8)
+        for i in range(self.n):
+            tile = self.last[i] if self.last[i] is not None else frames[i]
+            tile = shrink(tile, factor)
+            if not live[i]:
+                tile = (tile * 0.35).astype(np.uint8)
+            r, c = divmod(i, self.cols)
+            mosaic[r * th:r * th + tile.shape[0], c * tw:c * tw + tile.shape[1]] = tile
+        return mosaic
+
+
+# --------------------------------------------------------------------------- files
+class VideoWriter:
+    """An mp4 (H.264, yuv420p) written frame by frame through imageio's ffmpeg plugin.
+
+    ffmpeg runs in its own process, so encoding overlaps with stepping the env.
+    """
+
+    def __init__(self, path: Path, fps: float, *, preset: str = "veryfast") -> None:
+        import imageio.v2 as imageio
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = fps
+        self.frames = 0
+        self.size: tuple[int, int] | None = None  # (height, width) after padding
+        self._writer = imageio.get_writer(
+            str(self.path), format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
+            macro_block_size=MACRO_BLOCK, ffmpeg_log_level="error",
+            output_params=["-preset", preset, "-movflags", "+faststart"])
+
+    def append(self, frame: np.ndarray) -> None:
+        frame = pad_frame(np.asarray(frame, dtype=np.uint8))
+        if self.size is None:
+            self.size = frame.shape[:2]
+        elif frame.shape[:2] != self.size:  # a video has one size: pad or crop to the first frame's
+            out = np.zeros((*self.size, 3), dtype=np.uint8)
+            h, w = min(self.size[0], frame.shape[0]), min(self.size[1], frame.shape[1])
+            out[:h, :w] = frame[:h, :w]
+            frame = out
+        self._writer.append_data(frame)
+        self.frames += 1
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def mp4_to_gif(mp4: Path, gif: Path, *, max_fps: float = 25, max_width: int = 480) -> Path:
+    """Convert with the ffmpeg binary imageio-ffmpeg ships (palettegen: good colours, streamed).
+
+    At most 25 fps (browsers slow GIFs with shorter frame delays down to 10 fps) and 480 px wide.
+    """
+    import imageio_ffmpeg
+
+    filters = (f"fps={max_fps},scale='min({max_width},iw)':-1:flags=lanczos,"
+               "split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse")
+    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(mp4),
+                           "-vf", filters, "-loop", "0", str(gif)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not write {gif}: {proc.stderr.strip()[:300]}")
+    return gif
+
+
+def render_fps(env: Any) -> float:
+    """The env's own playback speed (`metadata["render_fps"]`), else 30."""
+    return float((getattr(env, "metadata", None) or {}).get("render_fps") or DEFAULT_FPS)
+
+
+# --------------------------------------------------------------------------- evaluation taps
+class EvalTap:
+    """Stands in for an RLSource in `learner.evaluate(tap, episodes)`, so the learner's own
+    evaluation policy (PPO: greedy; DQN: its eval_epsilon) runs in RLSource.evaluate on the
+    caller's `env` with the caller's `on_step`; `on_act(actions)` sees every batch of actions."""
+
+    def __init__(self, source: Any, env: Any = None, on_step: Any = None, on_act: Any = None) -> None:
+        self.source, self.env, self.on_step, self.on_act = source, env, on_step, on_act
+
+    def evaluate(self, act: Any, episodes: int, **kwargs: Any) -> dict[str, float]:
+        if self.on_act is not None:
+            inner = act
+
+            def act(obs: np.ndarray) -> np.ndarray:
+                actions = inner(obs)
+                self.on_act(np.array(actions, copy=True))
+                return actions
+        return self.source.evaluate(act, episodes, env=self.env, on_step=self.on_step, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+
+# --------------------------------------------------------------------------- training hook
+class EvalVideo:
+    """`trainer.video_every=N`: one deterministic evaluation episode every N steps, and at the end.
+
+    The training thread plays the episode (`learner.evaluate` through RLSource.evaluate on a 1-env
+    copy of the eval env, the first evaluation seed) without rendering and keeps its actions: tens
+    of milliseconds. A
+    background thread replays those actions on a render-mode env from the same seed, writes
+    `<run>/media/step_<step>.mp4` and logs it to W&B. Rendering (CartPole: ~5 ms a frame in
+    pygame) and encoding so overlap training instead of stopping it. Acting is deterministic and
+    draws no global random numbers, so videos do not change training. A failure (an env that cannot
+    render, no ffmpeg) is one warning, never a stopped run.
+    """
+
+    def __init__(self, learner: Any, source: Any, every: int, media_dir: Path, loggers: Any,
+                 precision: str = "32") -> None:
+        self.learner, self.source, self.every = learner, source, every
+        self.media_dir, self.loggers, self.precision = Path(media_dir), loggers, precision
+        self.env: Any = None  # plays the episode (no rendering), in the training thread
+        self.next = every
+        self.last_step: int | None = None
+        self.failed = False
+        self.jobs: queue.Queue = queue.Queue()
+        self.worker: threading.Thread | None = None
+        self.written: list[Path] = []
+
+    def attach(self, trainer: Any) -> None:
+        trainer.add_hook("on_start", self.on_start)
+        trainer.add_hook("on_tick", self.on_tick)
+        trainer.add_hook("on_end", self.on_end)
+
+    def on_start(self, trainer: Any) -> None:
+        self.next = (trainer.step // self.every + 1) * self.every  # resumed runs continue the schedule
+
+    def on_tick(self, trainer: Any) -> None:
+        if trainer.step >= self.next:
+            self.record(trainer)
+            self.next = (trainer.step // self.every + 1) * self.every
+
+    def on_end(self, trainer: Any) -> None:
+        if trainer.status in ("completed", "solved") and self.last_step != trainer.step:
+            self.record(trainer)
+        self.close()
+
+    def close(self) -> None:
+        """Wait for the videos still being written (their files are complete when the run returns)."""
+        if self.worker is not None:
+            self.jobs.put(None)
+            self.worker.join()
+            self.worker = None
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+    def record(self, trainer: Any) -> None:
+        if self.failed:
+            return
+        import torch
+
+        from lab.runtime import autocast
+
+        actions: list[np.ndarray] = []
+        ended: list[tuple[int, float, int]] = []
+        try:
+            if self.env is None:
+                self.env = self.source.make_env(1)
+            tap = EvalTap(self.source, self.env, on_step=lambda env, live, e, info: ended.extend(e),
+                          on_act=actions.append)
+            with torch.no_grad(), autocast(trainer.device, self.precision):
+                self.learner.evaluate(tap, 1)  # the learner's own evaluation policy
+        except Exception as exc:  # a video is never worth a failed run
+            self._fail(exc)
+            return
+        self.last_step = trainer.step
+        self.jobs.put((trainer.step, self.source.eval_seed, actions, ended[0][1]))
+        if self.worker is None:
+            self.worker = threading.Thread(target=self._work, name="video", daemon=True)
+            self.worker.start()
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.failed:
+            log.warning("trainer.video_every: recording failed, no more videos this run: %s", exc)
+        self.failed = True
+
+    def _work(self) -> None:
+        env = None
+        while (job := self.jobs.get()) is not None:
+            if self.failed:
+                continue
+            step, seed, actions, expected = job
+            path = self.media_dir / f"step_{step}.mp4"
+            try:
+                if env is None:
+                    env = self.source.make_env(1, render_mode="rgb_array")
+                # Render every k-th step (CartPole: 50 fps -> 25) and encode "superfast": rendering
+                # and encoding are the whole cost of a video (~5 ms a frame).
+                fps = render_fps(env)
+                k = max(1, int(fps // TRAIN_VIDEO_FPS))
+                with VideoWriter(path, fps / k, preset="superfast") as video:
+                    env.reset(seed=seed)
+                    video.append(env_frames(env)[0])
+                    total = 0.0
+                    for t, a in enumerate(actions, 1):
+                        _, reward, _, _, _ = env.step(a)
+                        total += float(reward[0])
+                        if t % k == 0 or t == len(actions):
+                            video.append(env_frames(env)[0])
+                if not math.isclose(total, expected, rel_tol=1e-6, abs_tol=1e-6):
+                    log.warning("trainer.video_every: the replay of step %d returned %.3f, the episode %.3f "
+                                "(is the env deterministic given its seed?)", step, total, expected)
+            except Exception as exc:
+                self._fail(exc)
+                path.unlink(missing_ok=True)
+                continue
+            self.written.append(path)
+            self.loggers.video(path, step)
+        if env is not None:
+            env.close()
+
+
+def add_video_hook(trainer: Any, learner: Any, source: Any, every: int, run_dir: Path, loggers: Any,
+                   precision: str = "32") -> EvalVideo | None:
+    """Register EvalVideo for learners that act in an env (RL); others get one warning."""
+    if not hasattr(learner, "act") or not hasattr(source, "make_env"):
+        log.warning("trainer.video_every: %s does not play an env; no videos recorded", type(learner).__name__)
+        return None
+    hook = EvalVideo(learner, source, every, Path(run_dir) / "media", loggers, precision)
+    hook.attach(trainer)
+    return hook
