@@ -6,8 +6,9 @@ generalised advantage estimation, then K epochs of minibatch updates of
     L = -min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t) + c_v (V(s_t) - R_t)^2 - c_e H[pi(.|s_t)]
 
 with r_t = pi(a_t|s_t) / pi_old(a_t|s_t). Discrete (categorical) and continuous (Gaussian)
-actions; MLP or Nature-CNN policies. Actor and critic are trained in one pass with one
-optimizer, which halves the per-op overhead that bounds small-network RL on a CPU.
+actions; MLP, Nature-CNN or tile-grid (learned code embedding + MLP) policies. Actor and critic
+are trained in one pass with one optimizer, which halves the per-op overhead that bounds
+small-network RL on a CPU.
 
     python -m lab agent=ppo env=cartpole
 """
@@ -23,22 +24,32 @@ import torch
 from torch import nn
 
 from agents.config import PPOConfig
-from agents.networks import NatureCNN, NumpyMirror, is_image_space, make_adam, mlp
+from agents.networks import CodeEmbedding, NatureCNN, NumpyMirror, is_code_grid, is_image_space, make_adam, mlp
 from agents.normalize import ObsNormalizer, RewardNormalizer
 from agents.rollout import RolloutBuffer, gae
 from lab.learner import Mean, Phase
 
 
 class ActorCritic(nn.Module):
-    """pi(a|s) and V(s). MLP: two separate towers; CNN: a shared encoder with two heads."""
+    """pi(a|s) and V(s). MLP: two separate towers; CNN: a shared encoder with two heads;
+    grid: a shared code embedding (categorical tile codes -> vectors) under two MLP towers."""
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: PPOConfig) -> None:
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         n_out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
         image = is_image_space(obs_space.shape, obs_space.dtype)
-        self.cnn = cfg.policy == "cnn" or (cfg.policy == "auto" and image)
-        if self.cnn:
+        # opt-in: on the Mario grid a plain MLP over the codes learned faster per step and ran 3x faster
+        self.grid = cfg.policy == "grid"
+        self.cnn = not self.grid and (cfg.policy == "cnn" or (cfg.policy == "auto" and image))
+        if self.grid:
+            if not is_code_grid(obs_space):
+                raise ValueError(f"policy=grid needs uint8 grids of a few codes (< 64), not {obs_space}")
+            self.encoder = CodeEmbedding(int(np.max(obs_space.high)) + 1, int(np.prod(obs_space.shape)))
+            n_in, sizes = self.encoder.out_features, list(cfg.hidden_sizes)
+            self.actor = mlp([n_in, *sizes, n_out], cfg.activation, out_gain=0.01, ortho=cfg.ortho_init)
+            self.critic = mlp([n_in, *sizes, 1], cfg.activation, out_gain=1.0, ortho=cfg.ortho_init)
+        elif self.cnn:
             c, h, w = obs_space.shape
             self.encoder = NatureCNN(c, 512, h, w)
             self.actor = mlp([512, n_out], out_gain=0.01)
@@ -54,7 +65,7 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Action logits (discrete) or Gaussian means (continuous), and values."""
-        z = self.encoder(obs if self.cnn else obs.float())  # acting passes raw (e.g. uint8) observations
+        z = self.encoder(obs if self.cnn or self.grid else obs.float())  # acting passes raw uint8 obs too
         return self.actor(z), self.critic(z).squeeze(-1)
 
     def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,7 +105,8 @@ class PPO:
         self.obs_space, self.action_space = obs_space, action_space
         self.policy = ActorCritic(obs_space, action_space, cfg).to(device)
         self.optimizer = make_adam(self.policy.parameters(), cfg.lr, device)
-        self.image_obs = is_image_space(obs_space.shape, obs_space.dtype)
+        # uint8 frames and code grids are stored as they come (4x smaller) and never normalised
+        self.image_obs = is_image_space(obs_space.shape, obs_space.dtype) or self.policy.grid
         self.obs_norm = ObsNormalizer(obs_space.shape, cfg.clip_obs) if cfg.normalize_obs and not self.image_obs else None
         self.rew_norm = RewardNormalizer(num_envs, cfg.gamma) if cfg.normalize_reward else None
         obs_dtype = obs_space.dtype if self.image_obs else np.float32
@@ -161,10 +173,16 @@ class PPO:
                  "returns": flat(returns.astype(np.float32))}
         return batch, cfg.n_steps * self.num_envs
 
+    def _mirror_input(self, obs: np.ndarray) -> np.ndarray:
+        """What the numpy towers take: the grid's code embedding, or the flattened observation."""
+        if self.policy.grid:
+            return self.policy.encoder.numpy(obs)
+        return obs.reshape(len(obs), -1).astype(np.float32, copy=False)
+
     def _policy_step(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample a_t ~ pi(.|s_t): actions, their log-probabilities and V(s_t), as numpy arrays."""
         if self.mirror is not None and not torch.is_autocast_enabled("cpu"):
-            x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)  # the towers' nn.Flatten
+            x = self._mirror_input(obs)
             out = self.mirror[0](x)
             value = self.mirror[1](x)[:, 0]
             if self.policy.discrete:
@@ -224,7 +242,7 @@ class PPO:
         """Actions for a batch of raw env observations (normalised with frozen statistics)."""
         obs = self.obs_norm(obs) if self.obs_norm else np.asarray(obs)
         if self.mirror is not None and deterministic and not torch.is_autocast_enabled("cpu"):
-            out = self.mirror[0](obs.reshape(len(obs), -1).astype(np.float32, copy=False))
+            out = self.mirror[0](self._mirror_input(obs))
             return self._env_actions(out.argmax(-1) if self.policy.discrete else out)
         out, _ = self.policy(self._obs_tensor(obs))
         return self._env_actions(self.policy.sample(out, deterministic))

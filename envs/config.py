@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 
 def _choices(default: Any, choices: tuple, help: str = "") -> Any:
@@ -27,14 +27,17 @@ class GymEnvConfig:
 @dataclass
 class MarioEnvConfig(GymEnvConfig):
     """The built-in Mario-like game `lab/Mario-v0` (envs/mario). Every field below the Gym base
-    is a keyword argument of `MarioVectorEnv`, under the game's own name."""
+    is a keyword argument of `MarioVectorEnv`, under the game's own name (but `level_seed`, the
+    game's `seed`: renamed so it is not mistaken for the run's seed)."""
+
+    KWARG_NAMES: ClassVar[dict[str, str]] = {"level_seed": "seed"}
 
     name: str = "mario"
     id: str = "lab/Mario-v0"
     num_envs: int = field(default=256, metadata={"gt": 0})
     level: str = field(default="intro", metadata={
         "help": "a built-in level (intro, pits, enemies, stairs), the path of a level file, or procedural"})
-    seed: Optional[int] = field(default=None, metadata={
+    level_seed: Optional[int] = field(default=None, metadata={
         "ge": 0, "help": "level=procedural: the generated level's seed (null: 0); the run's seed is the top-level seed"})
     difficulty: float = field(default=0.5, metadata={"ge": 0, "le": 1, "help": "level=procedural: difficulty in [0, 1]"})
     obs: str = _choices("grid", ("grid", "pixels"), "grid: (16, 16) uint8 tile codes of the camera view; pixels: frames")
@@ -49,4 +52,28 @@ class MarioEnvConfig(GymEnvConfig):
     flag_bonus: float = field(default=50.0, metadata={"help": "reward on reaching the flag"})
 
 
-ENV_SCHEMAS = {"gym": GymEnvConfig, "mario": MarioEnvConfig}
+@dataclass
+class AtariEnvConfig(GymEnvConfig):
+    """Atari games (ale-py) with the DeepMind preprocessing (envs/atari.py). Every field below the
+    Gym base is a keyword argument of `envs.atari.make_atari`; `env.kwargs` go to the ALE env."""
+
+    name: str = "atari"
+    id: str = "ALE/Pong-v5"
+    num_envs: int = field(default=8, metadata={"gt": 0})
+    vectorization: str = _choices("auto", ("auto", "sync", "async"),
+                                  "auto: sync; async runs each sub-env in its own process")
+    noop_max: int = field(default=30, metadata={"ge": 0, "help": "up to N no-op actions after each reset"})
+    frame_skip: int = field(default=4, metadata={
+        "gt": 0, "help": "frames per env step (action repeated, rewards summed, last two frames max-pooled)"})
+    screen_size: int = field(default=84, metadata={"gt": 0, "help": "observations are N x N"})
+    grayscale: bool = field(default=True, metadata={"help": "false: RGB, (3 x frame_stack, N, N)"})
+    frame_stack: int = field(default=4, metadata={"gt": 0, "help": "observations stack the last k frames"})
+    terminal_on_life_loss: bool = field(default=True, metadata={
+        "help": "training only: a lost life ends the learner's episode; reported episodes are full games"})
+    clip_reward: bool = field(default=True, metadata={
+        "help": "training only: learners see sign(reward); reported returns are unclipped"})
+    repeat_action_probability: float = field(default=0.25, metadata={
+        "ge": 0, "le": 1, "help": "sticky actions (ALE v5: 0.25; 0 for the deterministic 2015 setting)"})
+
+
+ENV_SCHEMAS = {"gym": GymEnvConfig, "mario": MarioEnvConfig, "atari": AtariEnvConfig}

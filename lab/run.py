@@ -164,8 +164,9 @@ def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
     from envs.config import GymEnvConfig
 
     base = {f.name for f in dataclasses.fields(GymEnvConfig)}
+    rename = getattr(OmegaConf.get_type(cfg.env), "KWARG_NAMES", {})  # schema name -> the env's
     return {**OmegaConf.to_container(cfg.env.kwargs),
-            **{k: v for k, v in OmegaConf.to_container(cfg.env).items() if k not in base}}
+            **{rename.get(k, k): v for k, v in OmegaConf.to_container(cfg.env).items() if k not in base}}
 
 
 def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
