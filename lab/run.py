@@ -117,6 +117,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
         from lab.video import add_video_hook
 
         add_video_hook(trainer, learner, source, cfg.trainer.video_every, run_dir, loggers, cfg.trainer.precision)
+    if cfg.get("data"):
+        from lab.gan_media import add_gan_media_hook
+
+        add_gan_media_hook(trainer, learner, run_dir, loggers)  # sample grids, evolution GIF, latent video
     for event, fns in (hooks or {}).items():
         for fn in fns:
             trainer.add_hook(event, fn)

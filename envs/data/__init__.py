@@ -37,6 +37,11 @@ def make_dataset(name: str, root: str | Path | None = None, image_size: int | No
     kw: `split` ("train" | "test") and `download` (bool) for mnist/fashion_mnist/cifar10;
     `channels` (1 | 3) for image_folder; mixture parameters (`std`, `radius`, `spacing`).
     """
+    if name in ("ring8", "grid25", "digits", "image_folder"):
+        # the data= schema always passes split and download; these sources have one split
+        kw.pop("download", None)
+        if kw.pop("split", "train") != "train":
+            raise ValueError(f"{name} has one split, 'train'")
     if name in ("ring8", "grid25"):
         if image_size is not None:
             raise ValueError(f"{name} is a 2-D point set; image_size does not apply")

@@ -1,0 +1,319 @@
+"""Generative adversarial networks (Goodfellow et al. 2014, arXiv:1406.2661) and the variants
+the presets name: DCGAN, WGAN-GP, SNGAN, conditional GANs, PacGAN, LSGAN, R1.
+
+Read top to bottom in paper order: the generator G(z) and discriminator D(x) (MLP for 2-D
+points, DCGAN for images), the adversarial losses, then training as two phases, D first:
+
+    D: n_critic steps of  L_D = loss(D(x_real), D(G(z)))  [+ lambda GP] [+ gamma/2 R1]
+    G: one step of        L_G = loss_G(D(G(z)))
+    G_ema <- beta G_ema + (1 - beta) G                     (samples and metrics use G_ema)
+
+One trainer step is one generator step. Every random draw of a tick (real batches, z, labels,
+interpolation weights) is made in `collect` from the learner's own torch.Generator, seeded
+from torch's RNG at construction and saved in checkpoints, so a resumed run is exact.
+
+    python -m lab agent=dcgan               # digits;  agent=gan: 2-D ring of 8 Gaussians
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from agents.config import GANConfig
+from agents.gan_networks import make_networks
+from agents.networks import make_adam
+from lab.learner import Mean, Phase
+
+
+# ---------------------------------------------------------------------- the adversarial losses
+def d_loss(kind: str, d_real: Tensor, d_fake: Tensor) -> Tensor:
+    """The discriminator's loss on real and fake logits/critic values (lower is better for D)."""
+    if kind == "bce":  # -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z))))
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    if kind == "hinge":
+        return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+    if kind == "wasserstein":
+        return d_fake.mean() - d_real.mean()
+    if kind == "mse":  # LSGAN's a=0, b=c=1 coding
+        return 0.5 * ((d_real - 1.0).square().mean() + d_fake.square().mean())
+    raise ValueError(f"unknown GAN loss {kind!r}")
+
+
+def g_loss(kind: str, d_fake: Tensor) -> Tensor:
+    """The generator's loss; bce is the non-saturating -log sigmoid(D(G(z)))."""
+    if kind == "bce":
+        return F.softplus(-d_fake).mean()
+    if kind in ("hinge", "wasserstein"):
+        return -d_fake.mean()
+    if kind == "mse":
+        return 0.5 * (d_fake - 1.0).square().mean()
+    raise ValueError(f"unknown GAN loss {kind!r}")
+
+
+def pack(x: Tensor, m: int) -> Tensor:
+    """PacGAN: m consecutive samples become one input of D (stacked features / channels)."""
+    return x if m == 1 else x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:])
+
+
+def cache_dir() -> Path:
+    """Where the feature extractor for FID is cached: $LAB_CACHE_DIR or ~/.cache/lab."""
+    return Path(os.environ.get("LAB_CACHE_DIR", "~/.cache/lab")).expanduser() / "extractors"
+
+
+# ---------------------------------------------------------------------- the learner
+class GAN:
+    """Two phases, 'discriminator' (n_critic steps) then 'generator' (one step), per tick."""
+
+    step_unit = "G steps"
+
+    def __init__(self, source: Any, cfg: GANConfig, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.kind, self.shape = source.kind, tuple(source.shape)
+        self.num_classes = source.num_classes if cfg.conditional else None
+        if cfg.conditional and source.num_classes is None:
+            raise ValueError("agent.conditional=true needs labelled data; this data set has no labels")
+        self.arch = cfg.arch if cfg.arch != "auto" else ("mlp" if self.kind == "points" else "dcgan")
+        G, D = make_networks(self.arch, self.shape, cfg.z_dim, self.num_classes, cfg.pack, cfg)
+        self.G, self.D = G.to(device), D.to(device)
+        # G_ema: the exponential moving average of G's weights (Karras et al. 2018; Yazici et al.
+        # 2019); it draws every sample the run shows and every metric it reports
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.ema_updates = 0
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_G = make_adam(self.G.parameters(), cfg.g_lr, device, eps=1e-8, betas=betas)
+        self.opt_D = make_adam(self.D.parameters(), cfg.d_lr, device, eps=1e-8, betas=betas)
+        # the learner's own RNG for data, z and labels: seeded from torch's, saved in checkpoints
+        self.generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
+        self.eval_seed = int(torch.randint(0, 2**62, ()))  # fixed z for samples, grids and metrics
+        self.stats = Mean()
+        self.images_seen = 0  # real samples shown to D
+        if self.kind == "points":
+            self.modes, self.std = source.modes, source.std
+            self.best_metric = ("score", "max")  # modes captured, then high-quality share
+        else:
+            self.best_metric = ("fid", "min")
+        self._real_features: Tensor | None = None
+        self._extractor: Any = None
+
+    # ------------------------------------------------------------------ the contract
+    def phases(self) -> list[Phase]:
+        schedule = (lambda progress: max(1.0 - progress, 0.0)) if self.cfg.lr_decay else None
+        return [Phase("discriminator", self.opt_D, list(self.D.parameters()), self.cfg.max_grad_norm,
+                      lr_schedule=schedule),
+                Phase("generator", self.opt_G, list(self.G.parameters()), self.cfg.max_grad_norm,
+                      lr_schedule=schedule)]
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.G, "discriminator": self.D}
+
+    def _z(self, *shape: int) -> Tensor:
+        return torch.randn(*shape, self.cfg.z_dim, generator=self.generator)
+
+    def _labels(self, *shape: int) -> Tensor | None:
+        if self.num_classes is None:
+            return None
+        return torch.randint(self.num_classes, shape, generator=self.generator)
+
+    # ------------------------------------------------------------------ 1. a tick's random draws
+    def collect(self, source: Any) -> tuple[dict[str, Tensor | None], int]:
+        """n_critic real batches and every z, label and GP weight the tick uses; counts 1 step."""
+        cfg, k, B = self.cfg, self.cfg.n_critic, self.cfg.batch_size
+        x, y = source.sample(k * B, self.generator)
+        batch = {"x": x.float().view(k, B, *self.shape), "y": None if self.num_classes is None else y.view(k, B),
+                 "z_d": self._z(k, B), "y_d": self._labels(k, B), "z_g": self._z(B), "y_g": self._labels(B),
+                 "eps": torch.rand(k, B // cfg.pack, generator=self.generator) if cfg.gp_weight > 0 else None}
+        self.images_seen += k * B
+        return {name: t if t is None else t.to(self.device, non_blocking=True) for name, t in batch.items()}, 1
+
+    def losses(self, phase: Phase, batch: dict[str, Tensor | None]) -> Iterator[Tensor]:
+        if phase.name == "discriminator":
+            yield from self._discriminator_losses(batch)
+        else:
+            yield from self._generator_losses(batch)
+
+    # ------------------------------------------------------------------ 2. the discriminator
+    def _discriminator_losses(self, batch: dict[str, Tensor | None]) -> Iterator[Tensor]:
+        cfg, m = self.cfg, self.cfg.pack
+        for i in range(cfg.n_critic):
+            real = batch["x"][i]
+            y_real = None if batch["y"] is None else batch["y"][i]
+            y_fake = None if batch["y_d"] is None else batch["y_d"][i]
+            with torch.no_grad():
+                fake = self.G(batch["z_d"][i], y_fake).float()
+            # real and fake through D in one pass: half the per-op overhead, and one spectral-
+            # norm power iteration per step (D has no batch norm, so they cannot interact)
+            x = torch.cat([real, fake])
+            if cfg.r1_gamma > 0:
+                x.requires_grad_(True)
+            labels = None if y_real is None else torch.cat([y_real, y_fake])
+            out = self.D(pack(x, m), labels).float()
+            d_real, d_fake = out[: len(out) // 2], out[len(out) // 2:]
+            loss = d_loss(cfg.loss, d_real, d_fake)
+            gp = r1 = torch.zeros((), device=self.device)
+            if cfg.gp_weight > 0:
+                gp = self._gradient_penalty(pack(real, m), pack(fake, m), batch["eps"][i], y_real)
+                loss = loss + cfg.gp_weight * gp
+            if cfg.r1_gamma > 0:
+                (grad,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
+                r1 = grad[: len(real)].float().square().flatten(1).sum(1).mean()
+                loss = loss + 0.5 * cfg.r1_gamma * r1
+            self.stats.add("d", torch.stack([loss.detach(), d_real.detach().mean(), d_fake.detach().mean(),
+                                             gp.detach(), r1.detach()]))
+            yield loss
+
+    def _gradient_penalty(self, real: Tensor, fake: Tensor, eps: Tensor, y: Tensor | None) -> Tensor:
+        """WGAN-GP: E[(|grad_x D(x_hat)| - 1)^2] at x_hat = eps x_real + (1 - eps) x_fake."""
+        eps = eps.view(-1, *([1] * (real.ndim - 1)))
+        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.D(x_hat, y).float().sum(), x_hat, create_graph=True)
+        return (grad.float().flatten(1).norm(dim=1) - 1.0).square().mean()
+
+    # ------------------------------------------------------------------ 3. the generator, its EMA
+    def _generator_losses(self, batch: dict[str, Tensor | None]) -> Iterator[Tensor]:
+        self.D.requires_grad_(False)  # G's step needs no gradients of D's weights
+        try:
+            fake = self.G(batch["z_g"], batch["y_g"])
+            loss = g_loss(self.cfg.loss, self.D(pack(fake, self.cfg.pack), batch["y_g"]).float())
+            self.stats.add("g", loss.detach().view(1))
+            yield loss
+        finally:
+            self.D.requires_grad_(True)
+        self._update_ema()  # runs after the trainer's optimizer step
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        self.ema_updates += 1
+        if self.cfg.ema_beta == 0:
+            beta = 0.0
+        else:  # warm-up: early on, average over the steps so far rather than the initial weights
+            beta = min(self.cfg.ema_beta, (1 + self.ema_updates) / (10 + self.ema_updates))
+        ema, now = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema, now, 1.0 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)  # batch-norm statistics follow G
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, labels: Tensor | None = None) -> Tensor:
+        """n samples of G_ema (float32, on the CPU) from z drawn with `seed` (default: the
+        learner's fixed evaluation seed, so the same z every call). Conditional: labels cycle
+        over the classes unless given."""
+        g = torch.Generator().manual_seed(self.eval_seed if seed is None else seed)
+        z = torch.randn(n, self.cfg.z_dim, generator=g)
+        return self.generate(z, labels)
+
+    @torch.no_grad()
+    def generate(self, z: Tensor, labels: Tensor | None = None, batch_size: int = 500) -> Tensor:
+        """G_ema(z, labels) in batches; float32 on the CPU."""
+        if self.num_classes is not None and labels is None:
+            labels = torch.arange(len(z)) % self.num_classes
+        out = []
+        for s in range(0, len(z), batch_size):
+            y = None if labels is None else labels[s:s + batch_size].to(self.device)
+            out.append(self.G_ema(z[s:s + batch_size].to(self.device), y).float().cpu())
+        return torch.cat(out)
+
+    def media_samples(self) -> dict[str, Any]:
+        """What lab.gan_media draws at each evaluation: a sample grid (images) or a scatter plot."""
+        if self.kind == "points":
+            return {"points": self.sample(self.cfg.eval_samples), "modes": self.modes, "std": self.std}
+        n = 10 * self.num_classes if self.num_classes else 64
+        labels = None if self.num_classes is None else torch.arange(n) // 10  # one row per class
+        return {"images": self.sample(n, labels=labels), "nrow": 10 if self.num_classes else 8}
+
+    def interpolation(self, anchors: int = 8, frames: int = 12, rows: int = 8) -> Tensor:
+        """Frames (T, rows, ...) walking G_ema along great circles (slerp) through `anchors` latent
+        points per row, looping back to the first: the latent-space video of the run."""
+        g = torch.Generator().manual_seed(self.eval_seed + 1)
+        keys = torch.randn(anchors, rows, self.cfg.z_dim, generator=g)
+        keys = torch.cat([keys, keys[:1]])
+        t = torch.arange(frames, dtype=torch.float32) / frames
+        zs = torch.cat([_slerp(keys[i], keys[i + 1], t) for i in range(anchors)])  # (anchors*frames, rows, z)
+        labels = None if self.num_classes is None else (torch.arange(rows) % self.num_classes).repeat(len(zs))
+        out = self.generate(zs.reshape(-1, self.cfg.z_dim), labels)
+        return out.view(len(zs), rows, *out.shape[1:])
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, source: Any, episodes: int) -> dict[str, Any]:
+        """Mixtures: PacGAN's modes / high-quality share / reverse KL; images: lab-feature FID, KID."""
+        from lab.metrics import fid_from_features, kid_from_features, mixture_metrics
+
+        n = self.cfg.eval_samples
+        if self.kind == "points":
+            m = mixture_metrics(self.sample(n), self.modes, self.std)
+            return {"modes": m.modes_captured, "hq_fraction": m.high_quality, "reverse_kl": m.reverse_kl,
+                    "score": m.modes_captured + m.high_quality, "mode_histogram": m.histogram}
+        fake_images = self.sample(n)
+        # the extractor runs (and the first time, trains) on the CPU in float32 whatever the run's
+        # precision, so FIDs of bf16/fp16 runs stay comparable; the trainer evaluates under no_grad
+        with torch.enable_grad(), torch.autocast("cpu", enabled=False):
+            extractor = self._feature_extractor(source)
+            fake = extractor(fake_images)
+        result = {"fid": fid_from_features(self._real_features, fake)["fid"]}
+        result["kid"] = kid_from_features(self._real_features, fake, num_subsets=10, subset_size=1000)["kid"]
+        return result
+
+    def _feature_extractor(self, source: Any) -> Any:
+        """The data set's own small classifier (lab.metrics), trained once and cached; and the
+        features of a fixed set of real images, computed once per run."""
+        if self._extractor is None:
+            from lab.metrics import dataset_extractor
+
+            self._extractor = dataset_extractor(source, cache_dir())
+            self._extractor.module.eval()
+            real, _ = source.sample(self.cfg.eval_samples, torch.Generator().manual_seed(0))
+            self._real_features = self._extractor(real)
+        return self._extractor
+
+    # ------------------------------------------------------------------ logs, checkpoints
+    _D_STATS = ("loss/d", "train/d_real", "train/d_fake", "loss/gp", "loss/r1")
+
+    def log_metrics(self) -> dict[str, float]:
+        metrics = self.stats.pop_vector("d", self._D_STATS)
+        metrics.update(self.stats.pop_vector("g", ("loss/g",)))
+        if self.cfg.gp_weight == 0:
+            metrics.pop("loss/gp", None)
+        if self.cfg.r1_gamma == 0:
+            metrics.pop("loss/r1", None)
+        if metrics:
+            metrics["train/real_samples"] = self.images_seen
+        return metrics
+
+    def status(self) -> str:
+        return f"{self.images_seen:,} real samples"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+                "ema_updates": self.ema_updates, "generator": self.generator.get_state(),
+                "eval_seed": self.eval_seed, "images_seen": self.images_seen, "stats": self.stats.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.ema_updates, self.eval_seed = state["ema_updates"], state["eval_seed"]
+        self.generator.set_state(state["generator"])
+        self.images_seen = state["images_seen"]
+        self.stats.load_state_dict(state["stats"])
+
+
+def _slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between rows of a and b at fractions t: (len(t), *a.shape)."""
+    cos = F.cosine_similarity(a, b, dim=-1).clamp(-1 + 1e-7, 1 - 1e-7)
+    omega = torch.acos(cos).unsqueeze(-1)  # (rows, 1)
+    t = t.view(-1, 1, 1)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def build(source: Any, cfg: GANConfig, device: torch.device) -> GAN:
+    """The learner for agent=gan|dcgan|wgan_gp|sngan|cgan (called by lab/run.py)."""
+    if getattr(source, "kind", None) not in ("points", "images"):
+        raise ValueError("a GAN learns from a data source (data=...)")
+    return GAN(source, cfg, device)

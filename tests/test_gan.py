@@ -1,0 +1,206 @@
+"""GANs (agents/gan.py): losses by hand, every preset end to end, exact resume, precision and
+compile, media, and (slow) mode coverage of the ring of 8 Gaussians."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose, train
+
+from lab import checkpoint as ckpt
+
+TINY = ["trainer.total_steps=8", "trainer.eval_every=4", "trainer.log_every=0", "trainer.checkpoint_every=0",
+        "agent.batch_size=16", "agent.eval_samples=200"]
+SMALL_MLP = ["agent.g_hidden=[32,32]", "agent.d_hidden=[32,32]", "agent.z_dim=8"]
+SMALL_DCGAN = ["data.image_size=8", "agent.g_channels=8", "agent.d_channels=8", "agent.z_dim=16"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(monkeypatch, tmp_path_factory) -> None:
+    """Keep FID's extractor cache in one place per session."""
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lab_cache"))
+
+
+def _lines(run: Path) -> list[dict]:
+    return [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+# ---------------------------------------------------------------------------- numerics
+def test_losses_match_hand_computed_values() -> None:
+    from agents.gan import d_loss, g_loss
+
+    r, f = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 0.5])
+    sp = lambda x: math.log1p(math.exp(x))
+    assert d_loss("bce", r, f).item() == pytest.approx((sp(-2) + sp(0)) / 2 + (sp(-1) + sp(0.5)) / 2)
+    assert g_loss("bce", f).item() == pytest.approx((sp(1) + sp(-0.5)) / 2)
+    assert d_loss("hinge", r, f).item() == pytest.approx((0 + 1) / 2 + (0 + 1.5) / 2)
+    assert g_loss("hinge", f).item() == pytest.approx(0.25)
+    assert d_loss("wasserstein", r, f).item() == pytest.approx(-0.25 - 1.0)
+    assert d_loss("mse", r, f).item() == pytest.approx(0.5 * ((1 + 1) / 2 + (1 + 0.25) / 2))
+    assert g_loss("mse", f).item() == pytest.approx(0.5 * (4 + 0.25) / 2)
+
+
+def test_packing_stacks_consecutive_samples() -> None:
+    from agents.gan import pack
+
+    x = torch.arange(12.0).view(6, 2)
+    assert pack(x, 2).tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    images = torch.randn(4, 1, 8, 8)
+    assert pack(images, 2).shape == (2, 2, 8, 8) and torch.equal(pack(images, 2)[1, 1], images[3, 0])
+
+
+def test_ema_follows_the_generator_with_warm_up() -> None:
+    from agents.gan import build
+    from envs.data import make_dataset
+
+    cfg = compose(["agent=gan", *SMALL_MLP, "agent.ema_beta=0.9"])
+    from omegaconf import OmegaConf
+
+    gan = build(make_dataset("ring8"), OmegaConf.to_object(cfg.agent), torch.device("cpu"))
+    before = [p.clone() for p in gan.G_ema.parameters()]
+    with torch.no_grad():
+        for p in gan.G.parameters():
+            p.add_(1.0)
+    gan._update_ema()  # first update: beta = min(0.9, 2/11)
+    for b, p in zip(before, gan.G_ema.parameters()):
+        torch.testing.assert_close(p, b + (1 - 2 / 11))
+
+
+@pytest.mark.parametrize("size", [8, 16, 32, 64])
+def test_dcgan_adapts_to_image_size_and_channels(size: int) -> None:
+    from agents.gan_networks import DCGANDiscriminator, DCGANGenerator
+
+    for channels in (1, 3):
+        G = DCGANGenerator(16, channels, size, 4, "relu", num_classes=10)
+        D = DCGANDiscriminator(channels, size, 4, "leaky_relu", num_classes=10, sn=True)
+        y = torch.tensor([0, 9])
+        x = G(torch.randn(2, 16), y)
+        assert x.shape == (2, channels, size, size) and x.abs().max() <= 1
+        assert D(x, y).shape == (2,)
+    with pytest.raises(ValueError, match="image_size"):
+        DCGANGenerator(16, 1, 28, 4, "relu", None)
+
+
+# ---------------------------------------------------------------------------- every preset runs
+PRESETS = [
+    ("gan", ["data=ring8", *SMALL_MLP], "mixture"),
+    ("gan", ["data=grid25", *SMALL_MLP, "agent.pack=2"], "mixture"),
+    ("dcgan", SMALL_DCGAN, "images"),
+    ("wgan_gp", [*SMALL_DCGAN, "agent.n_critic=2"], "images"),
+    ("sngan", [*SMALL_DCGAN, "agent.r1_gamma=1.0"], "images"),
+    ("cgan", SMALL_DCGAN, "images"),
+    ("cgan", ["data=ring8", *SMALL_MLP, "agent.loss=mse"], "mixture"),
+]
+
+
+@pytest.mark.parametrize("agent,extra,kind", PRESETS, ids=[f"{a}-{'-'.join(e[:1])}" for a, e, _ in PRESETS])
+def test_every_preset_trains_and_reports_its_metrics(agent: str, extra: list[str], kind: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = train([f"agent={agent}", *TINY, *extra], run)
+    assert result["completed"] and result["steps"] == 8
+    keys = ["eval/modes", "eval/hq_fraction", "eval/reverse_kl"] if kind == "mixture" else ["eval/fid", "eval/kid"]
+    evals = [l for l in _lines(run) if "eval/" + keys[0][5:] in l]
+    assert [l["step"] for l in evals] == [4, 8]
+    for line in evals:
+        assert all(k in line for k in keys)
+    assert all(k[5:] in result["final"] for k in keys)
+    assert any("loss/d" in l and "loss/g" in l for l in _lines(run))
+    if kind == "mixture":
+        assert len(result["final"]["mode_histogram"]) == (8 if "data=ring8" in extra else 25)
+    else:
+        assert result["final"]["fid"] > 0 and result["best_eval"] == min(l["eval/fid"] for l in evals)
+    assert (run / "checkpoints" / "best.pt").is_file()
+    media = run / "media"
+    assert (media / "samples_000000004.png").is_file() and (media / "samples_000000008.png").is_file()
+    assert (media / "evolution.gif").is_file() and (media / "interpolation.mp4").is_file()
+
+
+def test_conditional_gan_needs_labels(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from lab.errors import LabError
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("L", (8, 8), color=i * 60).save(folder / f"{i}.png")
+    with pytest.raises(LabError, match="labelled"):
+        train(["agent=cgan", "data=image_folder", f"data.root={folder}", *TINY, *SMALL_DCGAN], tmp_path / "run")
+
+
+def test_compile_with_a_penalty_is_refused_at_start() -> None:
+    from lab.config import validate
+
+    error = validate(compose(["agent=wgan_gp", "trainer.compile=true"]))
+    assert error and "trainer.compile" in error and "gp_weight" in error
+
+
+# ---------------------------------------------------------------------------- exact resume
+def _stop_at(step: int):
+    def hook(trainer) -> None:
+        if trainer.step >= step:
+            trainer.request_stop("test: interrupted")
+    return hook
+
+
+def _strip(lines: list[dict]) -> list[dict]:
+    return [{k: v for k, v in l.items() if k != "time_s" and not k.startswith("perf/")} for l in lines]
+
+
+@pytest.mark.parametrize("agent,extra", [
+    ("gan", ["data=ring8", *SMALL_MLP, "agent.pack=2", "agent.lr_decay=true"]),
+    ("wgan_gp", [*SMALL_DCGAN, "agent.n_critic=2", "agent.conditional=true"]),
+])
+def test_half_resume_half_equals_one_go(agent: str, extra: list[str], tmp_path: Path) -> None:
+    over = [f"agent={agent}", *extra, "trainer.total_steps=16", "trainer.eval_every=4", "trainer.log_every=2",
+            "trainer.checkpoint_every=0", "agent.batch_size=16", "agent.eval_samples=200"]
+    one = train(over, tmp_path / "one")
+    first = train(over, tmp_path / "two", hooks={"on_tick": [_stop_at(8)]})
+    assert first["status"] == "stopped" and first["steps"] == 8
+    second = train(over + ["trainer.resume=auto"], tmp_path / "two")
+    assert one["completed"] and second["completed"]
+    w1 = ckpt.load(tmp_path / "one" / "checkpoints" / "last.pt")["learner"]
+    w2 = ckpt.load(tmp_path / "two" / "checkpoints" / "last.pt")["learner"]
+    for net in ("G", "D", "G_ema"):
+        assert w1[net].keys() == w2[net].keys()
+        for k in w1[net]:
+            assert torch.equal(w1[net][k], w2[net][k]), (net, k)
+    assert torch.equal(w1["generator"], w2["generator"])
+    assert _strip(_lines(tmp_path / "one")) == _strip(_lines(tmp_path / "two"))
+    assert one["final"] == second["final"]
+
+
+# ---------------------------------------------------------------------------- precision, compile, GPU
+def test_bf16_runs_on_cpu(tmp_path: Path) -> None:
+    result = train(["agent=dcgan", *TINY, *SMALL_DCGAN, "trainer.precision=bf16"], tmp_path / "run")
+    assert result["completed"] and math.isfinite(result["final"]["fid"])
+
+
+def test_compile_runs_on_cpu(tmp_path: Path) -> None:
+    result = train(["agent=gan", "data=ring8", *TINY, *SMALL_MLP, "trainer.total_steps=2", "trainer.eval_every=0",
+                    "trainer.compile=true"], tmp_path / "run")
+    assert result["completed"] and "modes" in result["final"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fp16_on_gpu(tmp_path: Path) -> None:
+    for agent, extra in (("dcgan", SMALL_DCGAN), ("wgan_gp", SMALL_DCGAN), ("gan", ["data=ring8"])):
+        result = train([f"agent={agent}", *TINY, *extra, "trainer.device=cuda", "trainer.precision=fp16",
+                        "trainer.total_steps=32", "trainer.eval_every=16"], tmp_path / agent)
+        assert result["completed"], agent
+        state = ckpt.load(tmp_path / agent / "checkpoints" / "last.pt")
+        assert set(state["scalers"]) == {"discriminator", "generator"}
+
+
+# ---------------------------------------------------------------------------- learning (slow)
+@pytest.mark.slow
+def test_best_preset_covers_the_ring_of_8(tmp_path: Path) -> None:
+    # conf/agent_data/gan_ring8.yaml: ~100 s on a loaded 2-core CPU
+    result = train(["agent=gan", "data=ring8"], tmp_path / "run")
+    assert result["completed"]
+    assert result["final"]["modes"] == 8 and result["final"]["hq_fraction"] >= 0.5
