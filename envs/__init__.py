@@ -3,9 +3,12 @@
 ``envs`` imports nothing of ``agents`` or ``lab``.
 """
 
-from envs import mario
+from envs import mario, smb
 from envs.factory import EnvError, env_spec, make_vec
 
 mario.register()  # lab/Mario-v0, the built-in platformer
+# lab/SMB-v0, the real NES game: registered by name only (nothing of the NES packages is imported);
+# without the `smb` extra, building it raises one line that says how to install it.
+smb.register()
 
 __all__ = ["EnvError", "env_spec", "make_vec"]

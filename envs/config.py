@@ -76,4 +76,27 @@ class AtariEnvConfig(GymEnvConfig):
         "ge": 0, "le": 1, "help": "sticky actions (ALE v5: 0.25; 0 for the deterministic 2015 setting)"})
 
 
-ENV_SCHEMAS = {"gym": GymEnvConfig, "mario": MarioEnvConfig, "atari": AtariEnvConfig}
+@dataclass
+class SMBEnvConfig(GymEnvConfig):
+    """The real NES Super Mario Bros (gym-super-mario-bros, envs/smb.py), with the lab game's pixel
+    pipeline: the fields mirror MarioEnvConfig's, so one agent config runs on both. Needs the `smb`
+    extra in an environment of its own (it pins numpy<2 and the legacy gym)."""
+
+    name: str = "smb"
+    id: str = "lab/SMB-v0"
+    num_envs: int = field(default=8, metadata={"gt": 0})
+    vectorization: str = _choices("auto", ("auto", "sync", "async"),
+                                  "auto: sync; async runs each NES emulator in its own process")
+    game: str = field(default="SuperMarioBros-1-1-v0", metadata={
+        "help": "a gym-super-mario-bros id: SuperMarioBros-<world>-<stage>-v<0-3> (one stage), "
+                "SuperMarioBros-v0 (the whole game), SuperMarioBrosRandomStages-v0, SuperMarioBros2-v0"})
+    obs: str = _choices("pixels", ("pixels",), "the NES screen (240x256 RGB, or as set below); no tile grid")
+    grayscale: bool = False
+    resolution: Optional[int] = field(default=None, metadata={"gt": 0, "help": "resample to N x N (nearest)"})
+    frame_stack: int = field(default=1, metadata={"gt": 0, "help": "k > 1 stacks the last k observations"})
+    actions: str = _choices("simple", ("simple", "right_only", "complex"), "gym-super-mario-bros' action sets")
+    frame_skip: int = field(default=4, metadata={
+        "gt": 0, "help": "NES frames per env step (rewards summed, the last two frames max-pooled)"})
+
+
+ENV_SCHEMAS = {"gym": GymEnvConfig, "mario": MarioEnvConfig, "atari": AtariEnvConfig, "smb": SMBEnvConfig}
