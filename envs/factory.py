@@ -4,7 +4,8 @@ Every vector env the lab builds uses Gymnasium's NEXT_STEP autoreset: the step t
 episode returns its true final observation (so truncated episodes can bootstrap from it), and
 the next step of that sub-env resets it, ignores its action and returns reward 0. Learners
 mask those reset steps out. Envs with their own vectorised implementation (CartPole, the
-Mario-like game) use it: it is many times faster than a loop over single envs.
+Mario-like game) use it: it is many times faster than a loop over single envs. Atari ids with
+env=atari's preprocessing settings are built by envs/atari.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ class EnvError(ValueError):
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    if env_id.startswith("ALE/"):
+        from envs.atari import register
+
+        register()  # ale-py registers the ALE/... ids on import
     try:
         return gym.spec(env_id)
     except gym.error.Error:
@@ -36,6 +41,11 @@ def make_vec(env_id: str, num_envs: int, *, vectorization: str = "auto",
     """A vector env of `num_envs` copies of `env_id`, autoreset mode NEXT_STEP."""
     spec = env_spec(env_id)
     kwargs = dict(kwargs or {})
+    from envs import atari
+
+    if atari.is_atari(spec) and kwargs.keys() & atari.preprocessing_keys():  # env=atari
+        return atari.make_atari_vec(env_id, num_envs, vectorization=vectorization,
+                                    max_episode_steps=max_episode_steps, render_mode=render_mode, **kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     native = spec.vector_entry_point is not None

@@ -187,6 +187,9 @@ def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
         if kind == "gan":
             return module.build(source, agent, device)  # a GAN sees its data source
         if kind == "sb3":  # SB3 builds its own training envs from the same env config
+            if cfg.env.name == "atari":
+                raise ValueError("the SB3 backend is not wired to env=atari's preprocessing; "
+                                 "use agent=dqn or agent=ppo (their dqn_atari/ppo_atari presets)")
             return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
                                 agent, device, env_id=cfg.env.id, env_kwargs=env_kwargs(cfg), seed=cfg.seed)
         return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
