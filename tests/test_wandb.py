@@ -62,6 +62,8 @@ def test_offline_run_files_hold_config_and_history(tmp_path: Path) -> None:
         elif kind == "history":
             history.append({(item.key or "/".join(item.nested_key)): json.loads(item.value_json)
                             for item in r.history.item})
+    kinds = [r.WhichOneof("record_type") for r in records]
+    assert "agent" in config, f"no config in the W&B log; records: {kinds}; stderr: {proc.stderr[-1500:]}"
     assert config["agent"]["name"] == "ppo" and config["env"]["id"] == "CartPole-v1"
     assert config["trainer"]["total_steps"] == 2048 and "torch" in config["system"]
     metrics_lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
