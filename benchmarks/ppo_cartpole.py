@@ -75,7 +75,7 @@ def sb3_run(seed: int) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.utils import get_linear_fn
+    from stable_baselines3.common.utils import LinearSchedule
 
     from envs import make_vec
     from envs.source import RLSource
@@ -84,7 +84,7 @@ def sb3_run(seed: int) -> dict:
     env = make_vec_env("CartPole-v1", n_envs=ZOO["n_envs"], seed=seed)
     model = PPO("MlpPolicy", env, n_steps=ZOO["n_steps"], batch_size=ZOO["batch_size"], gae_lambda=ZOO["gae_lambda"],
                 gamma=ZOO["gamma"], n_epochs=ZOO["n_epochs"], ent_coef=ZOO["ent_coef"],
-                learning_rate=get_linear_fn(1e-3, 0.0, 1.0), clip_range=get_linear_fn(0.2, 0.0, 1.0),
+                learning_rate=LinearSchedule(1e-3, 0.0, 1.0), clip_range=LinearSchedule(0.2, 0.0, 1.0),
                 seed=seed, device="cpu", verbose=0)
     act = lambda obs: model.predict(obs, deterministic=True)[0]
 
