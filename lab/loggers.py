@@ -164,7 +164,7 @@ class WandbLogger:
                 self._warn(f"W&B logging failed, continuing without it: {exc}")
         if run is not None:
             try:
-                run.finish(quiet=True)
+                run.finish()
             except Exception as exc:
                 self._warn(f"W&B finish failed: {exc}")
 

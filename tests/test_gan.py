@@ -200,7 +200,8 @@ def test_fp16_on_gpu(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- learning (slow)
 @pytest.mark.slow
 def test_best_preset_covers_the_ring_of_8(tmp_path: Path) -> None:
-    # conf/agent_data/gan_ring8.yaml: ~100 s on a loaded 2-core CPU
-    result = train(["agent=gan", "data=ring8"], tmp_path / "run")
+    # conf/agent_data/gan_ring8.yaml as it is (18k generator steps, ~160 s of one CPU core);
+    # the bar per run: all 8 modes and >= 95% of samples within 3 std of a mode (PacGAN)
+    result = train(["agent=gan", "data=ring8", "seed=0", "trainer.eval_every=6000"], tmp_path / "run")
     assert result["completed"]
-    assert result["final"]["modes"] == 8 and result["final"]["hq_fraction"] >= 0.5
+    assert result["final"]["modes"] == 8 and result["final"]["hq_fraction"] >= 0.95
