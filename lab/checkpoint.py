@@ -19,10 +19,14 @@ import torch
 from lab.errors import LabError
 
 FORMAT = 1
+PREVIOUS = "prev.pt"
 
 
-def save(state: dict[str, Any], path: Path) -> None:
-    """Atomically write `state` to `path` (temp file + fsync + rename)."""
+def save(state: dict[str, Any], path: Path, keep_previous: bool = False) -> None:
+    """Atomically write `state` to `path` (temp file + fsync + rename).
+
+    keep_previous: first move the current file to `prev.pt` beside it, so a checkpoint that is
+    later found corrupt (a bad disk, a copy cut short) still has a good predecessor."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -30,6 +34,8 @@ def save(state: dict[str, Any], path: Path) -> None:
             torch.save({"format": FORMAT, **state}, f)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous and path.exists():
+            os.replace(path, path.with_name(PREVIOUS))
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -64,3 +70,17 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise LabError(f"checkpoint {path} is not a lab checkpoint (format {FORMAT})")
     return state
+
+
+def load_for_resume(path: Path) -> tuple[dict[str, Any], Path, str | None]:
+    """Load `path`, or its `prev.pt` when `path` is missing or corrupt.
+
+    Returns the state, the file it came from, and a note for the user when it fell back."""
+    path = Path(path)
+    previous = path.with_name(PREVIOUS)
+    try:
+        return load(path), path, None
+    except LabError as exc:
+        if not previous.is_file():
+            raise
+        return load(previous), previous, f"{exc}; resuming from the previous checkpoint {previous} instead"

@@ -83,7 +83,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     run_dir = Path(run_dir)
     overrides = list(overrides or [])
     resume_path, run_dir = _find_resume(cfg, run_dir, overrides)
-    resume_state = ckpt.load(resume_path) if resume_path else None
+    resume_state, note = None, None
+    if resume_path:
+        resume_state, resume_path, note = ckpt.load_for_resume(resume_path)
     restart = False
     if resume_state is None and (run_dir / "metrics.jsonl").exists():
         if cfg.trainer.resume != "auto":
@@ -124,6 +126,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     for event, fns in (hooks or {}).items():
         for fn in fns:
             trainer.add_hook(event, fn)
+    if note:
+        loggers.message(f"warning: {note}")
     if resume_state is not None:
         loggers.message(f"resuming {run_dir} from {resume_path} at step {resume_state['step']:,}")
     loggers.message(f"run directory: {run_dir}  (device {device}, W&B {loggers.wandb_mode})")
@@ -248,7 +252,7 @@ def _find_resume(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[
         target = path.parent.parent if path.parent.name == "checkpoints" else run_dir
         return path, _adopt(run_dir, target)
     own = run_dir / "checkpoints" / "last.pt"
-    if own.is_file():
+    if own.is_file() or own.with_name("prev.pt").is_file():  # load_for_resume falls back to prev.pt
         return own, run_dir
     # A fresh Hydra directory: continue the newest unfinished run of the same command.
     candidates = []

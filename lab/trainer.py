@@ -57,6 +57,7 @@ class Trainer:
         self.best_score = -math.inf  # higher is better (a "min" metric is negated)
         self.best_value: float | None = None
         self.last_eval: dict[str, float] = {}
+        self.saved_step: int | None = None  # the step of the newest last.pt
         self.stop_reason: str | None = None
         self.signal: int | None = None  # the signal that stopped the run, for the exit status
         self.status = "running"
@@ -129,7 +130,8 @@ class Trainer:
             else:
                 self.status = "stopped"
                 self.loggers.message(f"stopping at step {self.step:,}: {self.stop_reason}")
-            self.save(learner, source, phases)
+            if self.saved_step != self.step:  # not twice for one step: prev.pt stays a step behind
+                self.save(learner, source, phases)
             result = self._result()
             if self.signal:
                 result["signal"] = self.signal
@@ -245,8 +247,9 @@ class Trainer:
                 "rng": rng_state(),
                 "source": source.state_dict() if hasattr(source, "state_dict") else None,
             })
-        ckpt.save(state, path)
+        ckpt.save(state, path, keep_previous=phases is not None)
         if phases is not None:
+            self.saved_step = self.step
             self._call("on_checkpoint")
         return path
 

@@ -156,3 +156,22 @@ def test_sigkill_then_resume_auto_continues_and_matches_uninterrupted(tmp_path: 
     assert ref["final"] == result["final"]
     w1, w2 = _weights(tmp_path / "ref"), _weights(run)
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_a_corrupt_last_checkpoint_falls_back_to_the_previous_one(tmp_path: Path, tiny_ppo) -> None:
+    over = tiny_ppo + ["agent.n_steps=32", "trainer.total_steps=4096", "trainer.checkpoint_every=1024",
+                       "trainer.stop_return=null"]
+    ref = train(over, tmp_path / "ref")
+    first = train(over, tmp_path / "run", hooks={"on_tick": [_stop_at(3072)]})
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert first["steps"] == 3072 and ckpt.load(ckpts / "prev.pt")["step"] == 2048
+    data = (ckpts / "last.pt").read_bytes()
+    (ckpts / "last.pt").write_bytes(data[: len(data) // 2])  # a checkpoint cut short
+    with pytest.raises(Exception, match="last.pt"):
+        ckpt.load(ckpts / "last.pt")
+    second = train(over + ["trainer.resume=auto"], tmp_path / "run")
+    assert "resuming from the previous checkpoint" in (tmp_path / "run" / "train.log").read_text()
+    assert second["completed"] and second["final"] == ref["final"]  # replayed from 2048, exactly
+    w1, w2 = _weights(tmp_path / "ref"), _weights(tmp_path / "run")
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert _metrics(tmp_path / "ref") == _metrics(tmp_path / "run")
