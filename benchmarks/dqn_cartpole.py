@@ -26,13 +26,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import json
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ppo_cartpole import run_alternating  # noqa: E402  (benchmarks/ is the script's path)
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD, EVAL_EVERY, EVAL_EPISODES, BUDGET = 475.0, 2048, 10, 100_000
@@ -113,15 +114,6 @@ def sb3_run(seed: int) -> dict:
             "sps": steps / elapsed, "final20": final20}
 
 
-def summarise(rows: list[dict]) -> dict:
-    times = [r["time_s"] if r["solved"] else float("inf") for r in rows]
-    solved = [r for r in rows if r["solved"]]
-    return {"solved": f"{len(solved)}/{len(rows)}", "median_time_s": statistics.median(times),
-            "median_steps": statistics.median([r["steps"] for r in solved]) if solved else None,
-            "median_sps": statistics.median([r["sps"] for r in rows]),
-            "mean_final20": float(np.mean([r["final20"] for r in rows]))}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -132,15 +124,7 @@ def main() -> None:
     import logging
 
     logging.getLogger("lab.messages").disabled = True
-    rows: dict[str, list[dict]] = {"lab": [], "sb3": []}
-    for seed in range(args.seeds):
-        order = ("lab", "sb3") if seed % 2 == 0 else ("sb3", "lab")  # alternate who runs first
-        for name in order:
-            row = (lab_run if name == "lab" else sb3_run)(seed)
-            rows[name].append({"seed": seed, **row})
-            print(f"{name:4s} seed {seed}: {row}", flush=True)
-    summary = {name: summarise(r) for name, r in rows.items()}
-    summary["ratio_sb3_over_lab_median_time"] = summary["sb3"]["median_time_s"] / summary["lab"]["median_time_s"]
+    rows, summary = run_alternating(lab_run, sb3_run, args.seeds)
     import gymnasium
     import stable_baselines3
 

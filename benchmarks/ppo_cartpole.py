@@ -135,6 +135,21 @@ def summarise(rows: list[dict]) -> dict:
             "mean_final20": float(np.mean([r["final20"] for r in rows]))}
 
 
+def run_alternating(lab_run, sb3_run, seeds: int) -> tuple[dict[str, list[dict]], dict]:
+    """Both learners on seeds 0..seeds-1, alternating who runs first; rows and their summary.
+    Shared with benchmarks/dqn_cartpole.py."""
+    rows: dict[str, list[dict]] = {"lab": [], "sb3": []}
+    for seed in range(seeds):
+        order = ("lab", "sb3") if seed % 2 == 0 else ("sb3", "lab")  # alternate who runs first
+        for name in order:
+            row = (lab_run if name == "lab" else sb3_run)(seed)
+            rows[name].append({"seed": seed, **row})
+            print(f"{name:4s} seed {seed}: {row}", flush=True)
+    summary = {name: summarise(r) for name, r in rows.items()}
+    summary["ratio_sb3_over_lab_median_time"] = summary["sb3"]["median_time_s"] / summary["lab"]["median_time_s"]
+    return rows, summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -145,15 +160,7 @@ def main() -> None:
     import logging
 
     logging.getLogger("lab.messages").disabled = True
-    rows: dict[str, list[dict]] = {"lab": [], "sb3": []}
-    for seed in range(args.seeds):
-        order = ("lab", "sb3") if seed % 2 == 0 else ("sb3", "lab")  # alternate who runs first
-        for name in order:
-            row = (lab_run if name == "lab" else sb3_run)(seed)
-            rows[name].append({"seed": seed, **row})
-            print(f"{name:4s} seed {seed}: {row}", flush=True)
-    summary = {name: summarise(r) for name, r in rows.items()}
-    summary["ratio_sb3_over_lab_median_time"] = summary["sb3"]["median_time_s"] / summary["lab"]["median_time_s"]
+    rows, summary = run_alternating(lab_run, sb3_run, args.seeds)
     summary["startup"] = startup_seconds()
     import gymnasium
     import stable_baselines3

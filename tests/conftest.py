@@ -45,6 +45,14 @@ def cli(args: list[str], cwd: Path | None = None, timeout: float = 300, **kw) ->
                           text=True, timeout=timeout, **kw)
 
 
+def stop_at(step: int):
+    """A trainer hook that interrupts a run (as Ctrl-C would) once it reaches `step`."""
+    def hook(trainer) -> None:
+        if trainer.step >= step:
+            trainer.request_stop("test: interrupted")
+    return hook
+
+
 @pytest.fixture
 def tiny_ppo() -> list[str]:
     """A PPO run on CartPole small enough for a smoke test (a few seconds)."""

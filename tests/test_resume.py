@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import QUIET, ROOT, train
+from conftest import stop_at as _stop_at, QUIET, ROOT, train
 
 from lab import checkpoint as ckpt
 
@@ -24,13 +24,6 @@ def _metrics(run_dir: Path) -> list[dict]:
 
 def _weights(run_dir: Path) -> dict:
     return ckpt.load(run_dir / "checkpoints" / "last.pt")["learner"]["policy"]
-
-
-def _stop_at(step: int):
-    def hook(trainer) -> None:
-        if trainer.step >= step:
-            trainer.request_stop("test: interrupted")
-    return hook
 
 
 @pytest.mark.parametrize("env,extra", [

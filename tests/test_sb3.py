@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import train
+from conftest import stop_at as _stop_at, train
 
 from lab import checkpoint as ckpt
 from lab.errors import LabError
-
-
-def _stop_at(step: int):
-    def hook(trainer) -> None:
-        if trainer.step >= step:
-            trainer.request_stop("test: interrupted")
-    return hook
 
 
 @pytest.mark.parametrize("agent,env,extra", [
