@@ -30,7 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ppo_cartpole import run_alternating  # noqa: E402  (benchmarks/ is the script's path)

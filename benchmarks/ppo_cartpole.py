@@ -44,7 +44,6 @@ ZOO = dict(n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_e
 def lab_run(seed: int) -> dict:
     from hydra import compose, initialize_config_dir
 
-    from envs.source import RLSource
     from lab.config import register_configs
     from lab.run import build_source, train
 

@@ -14,7 +14,6 @@ import netrc
 import os
 import queue
 import secrets
-import sys
 import threading
 import time
 from pathlib import Path
