@@ -94,6 +94,7 @@ class GAN:
         self.eval_seed = int(torch.randint(0, 2**62, ()))  # fixed z for samples, grids and metrics
         self.stats = Mean()
         self.images_seen = 0  # real samples shown to D
+        self.rows: slice | None = None  # data-parallel share of each batch (set_data_parallel)
         if self.kind == "points":
             self.modes, self.std = source.modes, source.std
             self.best_metric = ("score", "max")  # modes captured, then high-quality share
@@ -130,7 +131,20 @@ class GAN:
                  "z_d": self._z(k, B), "y_d": self._labels(k, B), "z_g": self._z(B), "y_g": self._labels(B),
                  "eps": torch.rand(k, B // cfg.pack, generator=self.generator) if cfg.gp_weight > 0 else None}
         self.images_seen += k * B
+        if self.rows is not None:  # data-parallel: this process's rows of the same global batch
+            r = self.rows
+            cuts = {"z_g": (r,), "y_g": (r,), "eps": (slice(None), slice(r.start // cfg.pack, r.stop // cfg.pack))}
+            batch = {name: t if t is None else t[cuts.get(name, (slice(None), r))] for name, t in batch.items()}
         return {name: t if t is None else t.to(self.device, non_blocking=True) for name, t in batch.items()}, 1
+
+    def set_data_parallel(self, rank: int, world: int) -> None:
+        """Train on rows rank/world of each global batch (lab/distributed.py averages the gradients)."""
+        from lab.distributed import shard
+
+        if self.cfg.batch_size % (world * self.cfg.pack):
+            raise ValueError(f"agent.batch_size={self.cfg.batch_size} must split into {world} processes' "
+                             f"shares that are multiples of agent.pack={self.cfg.pack}")
+        self.rows = shard(rank, world, self.cfg.batch_size)
 
     def losses(self, phase: Phase, batch: dict[str, Tensor | None]) -> Iterator[Tensor]:
         if phase.name == "discriminator":

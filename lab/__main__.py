@@ -33,9 +33,23 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return run_main(cfg)
 
 
+def _follower_argv(argv: list[str]) -> list[str]:
+    """torchrun's ranks > 0 write nothing: Hydra gets a scratch run dir and no .hydra/ there."""
+    import atexit
+    import shutil
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="lab-rank-")
+    atexit.register(shutil.rmtree, scratch, True)
+    keep = [a for a in argv if not a.startswith(("hydra.run.dir=", "hydra.output_subdir="))]
+    return [*keep, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+
+
 def main() -> None:
     register_configs()
     argv = sys.argv[1:]
+    if int(os.environ.get("RANK", "0")) > 0:  # trainer.distributed=ddp: rank 0 owns the run dir
+        argv = sys.argv[1:] = _follower_argv(argv)
     if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i") or a.startswith("--info")
                for a in argv):
         error = preflight(CONF_DIR, argv)

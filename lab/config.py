@@ -20,9 +20,11 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 def spec(default: Any = MISSING, *, gt: float | None = None, ge: float | None = None,
          le: float | None = None, lt: float | None = None,
-         choices: tuple[Any, ...] | None = None, help: str = "") -> Any:
-    """A dataclass field with a range or a set of valid choices, checked by `validate`."""
-    meta = {k: v for k, v in dict(gt=gt, ge=ge, le=le, lt=lt, choices=choices, help=help).items()
+         choices: tuple[Any, ...] | None = None, words: tuple[str, ...] | None = None, help: str = "") -> Any:
+    """A dataclass field with a range or a set of valid choices, checked by `validate`.
+
+    `words`: a number field (typed Any) that also takes these words, e.g. video_every=auto."""
+    meta = {k: v for k, v in dict(gt=gt, ge=ge, le=le, lt=lt, choices=choices, words=words, help=help).items()
             if v not in (None, "")}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
@@ -45,9 +47,13 @@ class TrainerConfig:
     compile: bool = False
     threads: int = spec(1, ge=0, help="torch CPU threads (0: torch's default); 1 is fastest for small nets")
     deterministic: bool = spec(False, help="torch.use_deterministic_algorithms (slower on GPU)")
+    distributed: str = spec("none", choices=("none", "ddp"),
+                            help="ddp: data-parallel GAN training over the processes torchrun starts")
     time_limit_min: Optional[float] = spec(None, gt=0, help="stop (with a checkpoint) after this many minutes")
-    video_every: int = spec(0, ge=0, help="record one deterministic eval episode to <run>/media/step_<N>.mp4 "
-                                          "(and W&B) every N steps and at the end (0: off)")
+    video_every: Any = spec("auto", ge=0, words=("auto",),
+                            help="record one deterministic eval episode to <run>/media/step_<N>.mp4 (and W&B): "
+                                 "auto: whenever videos so far stay under 3% of the wall time; "
+                                 "N: every N steps and at the end; 0: off")
 
 
 @dataclass
@@ -122,6 +128,12 @@ def _check_value(key: str, value: Any, meta: dict) -> str | None:
     if choices is not None and value not in choices:
         shown = ", ".join("null" if c is None else str(c) for c in choices)
         return f"{key}={value} is not a valid choice; choose one of: {shown}"
+    words = meta.get("words")
+    if words is not None and value in words:
+        return None
+    if words is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        bound = "".join(f" {sign} {meta[op]}" for op, sign in (("gt", ">"), ("ge", ">=")) if op in meta)
+        return f"{key}={value} is not valid; use {', '.join(words)} or a whole number{bound}"
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     for op, bound, ok in (("gt", meta.get("gt"), lambda v, b: v > b), ("ge", meta.get("ge"), lambda v, b: v >= b),
@@ -169,6 +181,9 @@ def validate(cfg: DictConfig) -> str | None:
                 f"(drop the data override)")
     if kind == "rl" and not cfg.get("env"):
         return f"agent={cfg.agent.name} needs an env (env=cartpole, ...)"
+    if cfg.trainer.get("distributed") == "ddp" and kind != "gan":
+        return (f"trainer.distributed=ddp is for GANs (agent=gan, dcgan, wgan_gp, sngan, cgan); "
+                f"agent={cfg.agent.name} trains in one process")
     checker = getattr(schema, "check", None)
     return checker(cfg) if checker else None
 

@@ -90,7 +90,9 @@ def write_gif(frames: list[np.ndarray], path: Path, seconds_per_frame: float = 0
     padded = [np.pad(f, ((0, h - f.shape[0]), (0, w - f.shape[1]), (0, 0)), constant_values=255) for f in frames]
     # the last frame lingers, so a looping GIF shows where training ended
     durations = [int(seconds_per_frame * 1000)] * (len(padded) - 1) + [2000]
-    iio.imwrite(path, np.stack(padded), extension=".gif", duration=durations, loop=0)
+    # Pillow wants a number, not a one-item list, for a single frame (a run with one evaluation)
+    iio.imwrite(path, np.stack(padded), extension=".gif", duration=durations if len(durations) > 1 else durations[0],
+                loop=0)
     return path
 
 

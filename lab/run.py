@@ -82,44 +82,62 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
         raise LabError(error)
     run_dir = Path(run_dir)
     overrides = list(overrides or [])
-    resume_path, run_dir = _find_resume(cfg, run_dir, overrides)
+    device = select_device(cfg.trainer.device)
+    dp = None
+    if cfg.trainer.distributed == "ddp":
+        from lab.distributed import DataParallel
+
+        dp = DataParallel(device)
+    writes = dp is None or dp.is_main  # under torchrun only rank 0 writes; the others follow it
+    found = _find_resume(cfg, run_dir, overrides) if writes else None
+    resume_path, run_dir = dp.broadcast(found) if dp is not None else found
     resume_state, note = None, None
     if resume_path:
         resume_state, resume_path, note = ckpt.load_for_resume(resume_path)
     restart = False
-    if resume_state is None and (run_dir / "metrics.jsonl").exists():
+    if resume_state is None and (run_dir / "metrics.jsonl").exists() and writes:
         if cfg.trainer.resume != "auto":
             raise LabError(f"{run_dir} already holds a run; continue it with trainer.resume=auto "
                            f"or choose another hydra.run.dir")
         restart = True  # killed before its first checkpoint: nothing to continue, start over
     if resume_state is not None:
         _check_same_run(cfg, resume_state, resume_path)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(cfg, run_dir, overrides)
-    _log_to_file(run_dir)
+    if writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(cfg, run_dir, overrides)
+        _log_to_file(run_dir)
 
     configure(cfg.seed, cfg.trainer.threads, cfg.trainer.deterministic)
-    device = select_device(cfg.trainer.device)
     try:
         source = build_source(cfg)
         learner = build_learner(cfg, source, device)
+        if dp is not None:
+            if not hasattr(learner, "set_data_parallel"):
+                raise ValueError(f"agent={cfg.agent.name} does not support trainer.distributed=ddp")
+            learner.set_data_parallel(dp.rank, dp.world)
     except (EnvError, ValueError) as exc:  # EnvError, LevelError, DataError: one line each
         raise LabError(str(exc)) from None
 
     from lab.loggers import new_wandb_id
 
     wandb_id = (resume_state or {}).get("wandb_id") or new_wandb_id()
-    loggers = build_loggers(cfg, run_dir, wandb_id, learner.step_unit,
-                            resume_step=resume_state["step"] if resume_state else (0 if restart else None))
+    if writes:
+        loggers = build_loggers(cfg, run_dir, wandb_id, learner.step_unit,
+                                resume_step=resume_state["step"] if resume_state else (0 if restart else None))
+    else:
+        from lab.loggers import Loggers
+
+        loggers = Loggers([])
+        loggers.wandb_mode = "rank 0"
     if restart:
         loggers.message(f"trainer.resume=auto: {run_dir} has no checkpoint yet; starting it over")
     trainer = Trainer(cfg.trainer, run_dir, loggers, device,
-                      extra_state={"wandb_id": wandb_id, "config": OmegaConf.to_yaml(cfg)})
-    if cfg.trainer.video_every > 0:
+                      extra_state={"wandb_id": wandb_id, "config": OmegaConf.to_yaml(cfg)}, data_parallel=dp)
+    if cfg.trainer.video_every and writes:  # auto or N (0: off)
         from lab.video import add_video_hook
 
         add_video_hook(trainer, learner, source, cfg.trainer.video_every, run_dir, loggers, cfg.trainer.precision)
-    if cfg.get("data"):
+    if cfg.get("data") and writes:
         from lab.gan_media import add_gan_media_hook
 
         add_gan_media_hook(trainer, learner, run_dir, loggers)  # sample grids, evolution GIF, latent video
@@ -136,6 +154,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     finally:
         loggers.close()
         getattr(source, "close", lambda: None)()
+        if dp is not None:
+            dp.close()
     final = ", ".join(f"{k} {v:.4g}" for k, v in result["final"].items() if k != "step" and isinstance(v, (int, float)))
     loggers.message(f"{result['status']}: {result['steps']:,} steps in {result['wall_time_s']:.1f} s; final eval: {final}")
     return result

@@ -41,8 +41,10 @@ class NonFiniteError(LabError):
 
 class Trainer:
     def __init__(self, cfg: TrainerConfig, run_dir: Path, loggers: Loggers, device: torch.device,
-                 *, extra_state: dict[str, Any] | None = None) -> None:
+                 *, extra_state: dict[str, Any] | None = None, data_parallel: Any = None) -> None:
         self.cfg, self.run_dir, self.loggers, self.device = cfg, Path(run_dir), loggers, device
+        self.dp = data_parallel  # lab.distributed.DataParallel under torchrun, else None
+        self.writes = self.dp is None or self.dp.is_main  # only rank 0 writes checkpoints and results
         self.extra_state = extra_state or {}  # saved in every checkpoint: W&B id, resolved config
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.hooks: dict[str, list[Callable[[Trainer], None]]] = {
@@ -98,6 +100,8 @@ class Trainer:
                 for phase in phases:
                     if self.tick % phase.every == 0:
                         self._run_phase(learner, phase, batch)
+                if self.dp is not None:
+                    self.dp.average_buffers(learner.modules().values())
                 t2 = time.perf_counter()
                 timers["collect"] += t1 - t0
                 timers["update"] += t2 - t1
@@ -119,6 +123,8 @@ class Trainer:
                     self.next_checkpoint = (self.step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
                 if cfg.time_limit_min and self.elapsed_s > cfg.time_limit_min * 60:
                     self.request_stop(f"time limit of {cfg.time_limit_min} min reached")
+                if self.dp is not None and self.dp.any_true(self.stop_reason is not None):
+                    self.request_stop("another process of the group is stopping")  # leave together
                 self.loggers.tick(self.step, self.step / max(self.elapsed_s, 1e-9), self._status(learner))
                 self._call("on_tick")
 
@@ -168,6 +174,8 @@ class Trainer:
             phase.optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
+                if self.dp is not None:
+                    self.dp.average_gradients(phase.parameters)
                 if phase.max_grad_norm:
                     scaler.unscale_(phase.optimizer)
                     torch.nn.utils.clip_grad_norm_(phase.parameters, phase.max_grad_norm)
@@ -175,12 +183,14 @@ class Trainer:
                 scaler.update()
             else:
                 loss.backward()
+                if self.dp is not None:
+                    self.dp.average_gradients(phase.parameters)
                 if phase.max_grad_norm:
                     norm = torch.nn.utils.clip_grad_norm_(phase.parameters, phase.max_grad_norm)
                     finite &= torch.isfinite(norm)
                 phase.optimizer.step()
         # note: one CPU-GPU sync per phase per tick, not per optimizer step
-        if not bool(finite):
+        if not (bool(finite) if self.dp is None else self.dp.all_true(finite)):
             last = self.ckpt_dir / "last.pt"
             keep = f"; the last good checkpoint is {last}" if last.exists() else ""
             raise NonFiniteError(f"non-finite loss or gradient in phase '{phase.name}' at step "
@@ -216,7 +226,10 @@ class Trainer:
 
     def _log(self, learner: Learner, metrics: dict[str, Any], rate: float, timers: dict[str, float]) -> None:
         source_metrics = self.source.log_metrics() if hasattr(self.source, "log_metrics") else {}
-        line = {"time_s": round(self.elapsed_s, 3), **source_metrics, **learner.log_metrics(), **metrics,
+        learned = learner.log_metrics()
+        if self.dp is not None:
+            learned = self.dp.mean_metrics(learned)  # the group's mean loss, as one process would log
+        line = {"time_s": round(self.elapsed_s, 3), **source_metrics, **learned, **metrics,
                 "perf/steps_per_s": round(rate, 1)}
         total = sum(timers.values()) or 1.0
         for name, seconds in timers.items():
@@ -233,6 +246,9 @@ class Trainer:
     def save(self, learner: Learner, source: Any, phases: list[Phase] | None, path: Path | None = None) -> Path:
         """Write a checkpoint atomically. best.pt holds the learner only (for watching/eval)."""
         path = path or self.ckpt_dir / "last.pt"
+        if not self.writes:  # a data-parallel rank > 0: rank 0 writes the same state
+            self.saved_step = self.step if phases is not None else self.saved_step
+            return path
         learner_state = (learner.state_dict() if phases is not None
                          else getattr(learner, "inference_state_dict", learner.state_dict)())
         state: dict[str, Any] = {"step": self.step, "learner": learner_state, **self.extra_state}
@@ -286,6 +302,8 @@ class Trainer:
         return result
 
     def _write_result(self, result: dict[str, Any]) -> None:
+        if not self.writes:
+            return
         path = self.run_dir / "result.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(result, indent=2) + "\n")
