@@ -10,6 +10,8 @@ file, so a kill at any moment leaves either the old or the new checkpoint, never
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,14 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         raise LabError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):  # pickled code, not data
+            what = re.search(r"(?:GLOBAL|global:?) ([\w.]+)", str(exc))
+            raise LabError(f"checkpoint {path} holds pickled objects, not plain tensors and data"
+                           f"{f' (it would call {what.group(1)})' if what else ''}; refusing to load it "
+                           f"(the lab loads checkpoints with weights_only=True)") from None
+        raise LabError(f"checkpoint {path} is unreadable (truncated or corrupt?): "
+                       f"{str(exc).splitlines()[0][:200]}") from exc
     except Exception as exc:
         raise LabError(f"checkpoint {path} is unreadable (truncated or corrupt?): "
                        f"{str(exc).splitlines()[0][:200]}") from exc

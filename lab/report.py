@@ -149,6 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.root.is_dir():
         print(f"lab.report: error: {args.root} is not a directory", file=sys.stderr)
         return 2
+    from lab.errors import LabError
+    from lab.safety import check_config
+
+    try:
+        for run in find_runs(args.root):  # the report reads values only, but refuses what names foreign code
+            config = run / ".hydra" / "config.yaml"
+            check_config(yaml.safe_load(config.read_text()) or {}, str(config))
+    except (LabError, yaml.YAMLError) as exc:
+        print(f"lab.report: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     rows = summarise(args.root, args.metric)
     if not rows:
         print(f"lab.report: error: no runs under {args.root} (a run has .hydra/config.yaml and metrics.jsonl)",

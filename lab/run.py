@@ -71,11 +71,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     """Train as `python -m lab` would, writing to `run_dir`. Returns the run's result.json."""
     import torch  # noqa: F401  (heavy imports start here, after the config is known to be good)
 
-    from envs import EnvError
-    from lab import checkpoint as ckpt
     from lab.config import validate
-    from lab.runtime import configure, select_device
-    from lab.trainer import Trainer
+    from lab.runtime import select_device
 
     error = validate(cfg)
     if error:
@@ -91,6 +88,37 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     writes = dp is None or dp.is_main  # under torchrun only rank 0 writes; the others follow it
     found = _find_resume(cfg, run_dir, overrides) if writes else None
     resume_path, run_dir = dp.broadcast(found) if dp is not None else found
+    lock = _lock(run_dir) if writes else None  # one process per run directory, until train() returns
+    try:
+        return _train(cfg, run_dir, overrides, hooks, device, dp, writes, resume_path)
+    finally:
+        if lock is not None:
+            os.close(lock)  # releases the flock
+
+
+def _lock(run_dir: Path) -> int:
+    """An exclusive flock on the run directory itself (no file written into it): a second process
+    writing or resuming the same run is refused instead of interleaving with the first."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LabError(f"{run_dir} is in use by another lab process; wait for it to finish "
+                       f"or choose another hydra.run.dir") from None
+    return fd
+
+
+def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str, list] | None, device: Any,
+           dp: Any, writes: bool, resume_path: Path | None) -> dict[str, Any]:
+    from envs import EnvError
+    from lab import checkpoint as ckpt
+    from lab.runtime import configure
+    from lab.trainer import Trainer
+
     resume_state, note = None, None
     if resume_path:
         resume_state, resume_path, note = ckpt.load_for_resume(resume_path)
@@ -304,7 +332,11 @@ def _adopt(fresh: Path, target: Path) -> Path:
 
 
 def _check_same_run(cfg: DictConfig, state: dict[str, Any], path: Path) -> None:
+    from lab.safety import check_config
+
     saved = OmegaConf.create(state.get("config", "{}"))
+    env_id = str(cfg.env.get("id", "")) if cfg.get("env") else ""
+    check_config(saved, str(path), also=(env_id.split(":", 1)[0],) if ":" in env_id else ())
     for section in ("agent", "env", "data"):
         old = OmegaConf.to_container(saved.get(section) or OmegaConf.create({}))
         new = OmegaConf.to_container(cfg.get(section) or OmegaConf.create({}))

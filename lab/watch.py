@@ -113,8 +113,14 @@ def typed_config(text: str, where: str) -> Any:
         registries["data"] = DATA_SCHEMAS
     except ImportError:
         pass
+    from lab.safety import check_config
+
     try:
         saved = OmegaConf.create(text)
+    except Exception as exc:
+        raise LabError(f"the config in {where} is not valid YAML: {str(exc).strip().splitlines()[0]}") from None
+    check_config(saved, where)  # nothing it names is imported unless the lab trusts it
+    try:
         sections = {}
         for key, schemas in registries.items():
             node = saved.get(key)
