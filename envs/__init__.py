@@ -4,11 +4,11 @@
 """
 
 from envs import mario, smb
-from envs.factory import EnvError, env_spec, make_vec
+from envs.factory import EnvError, EnvStepError, env_spec, make_vec
 
 mario.register()  # lab/Mario-v0, the built-in platformer
 # lab/SMB-v0, the real NES game: registered by name only (nothing of the NES packages is imported);
 # without the `smb` extra, building it raises one line that says how to install it.
 smb.register()
 
-__all__ = ["EnvError", "env_spec", "make_vec"]
+__all__ = ["EnvError", "EnvStepError", "env_spec", "make_vec"]

@@ -21,6 +21,10 @@ class EnvError(ValueError):
     """A bad env id or env setting: one readable line."""
 
 
+class EnvStepError(RuntimeError):
+    """An env raised while stepping: names the env id and seed so the failure can be replayed."""
+
+
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     if env_id.startswith("ALE/"):
         from envs.atari import register

@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from envs.factory import EnvStepError
 from envs.state import get_state, set_state
 
 MAX_EVAL_ENVS = 32  # evaluation runs min(episodes, MAX_EVAL_ENVS) envs side by side
@@ -41,7 +42,12 @@ class RLSource:
     # ------------------------------------------------------------------ training
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Step all envs. `valid` is False for reset steps (NEXT_STEP autoreset): learn nothing from them."""
-        obs, reward, terminated, truncated, info = self.env.step(actions)
+        try:
+            obs, reward, terminated, truncated, info = self.env.step(actions)
+        except Exception as exc:  # name what would replay it: env id, seed, how far training got
+            raise EnvStepError(f"env {self.env_id or '?'} (seed={self.seed}, {self.num_envs} envs) raised during "
+                               f"training, after {self.episodes:,} finished episodes: {type(exc).__name__}: "
+                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
         valid = ~self.prev_done
         done = (terminated | truncated) & valid
         self.ep_return += np.where(valid, reward, 0.0)
@@ -110,7 +116,12 @@ class RLSource:
         finished = np.zeros(n, dtype=np.int64)
         prev_done = np.zeros(n, dtype=bool)
         while (finished < quota).any():
-            obs, reward, terminated, truncated, info = env.step(act(obs))
+            actions = act(obs)
+            try:
+                obs, reward, terminated, truncated, info = env.step(actions)
+            except Exception as exc:
+                raise EnvStepError(f"env {self.env_id or '?'} (evaluation seed={self.eval_seed}, {n} envs) raised "
+                                   f"during evaluation: {type(exc).__name__}: {str(exc).strip()[:200]}") from exc
             active = ~prev_done & (finished < quota)
             live = active | (prev_done & (finished < quota))  # reset steps start the next counted episode
             ret += np.where(active, reward, 0.0)

@@ -68,7 +68,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):  # pickled code, not data
-            what = re.search(r"(?:GLOBAL|global:?) ([\w.]+)", str(exc))
+            what = re.search(r"GLOBAL ([\w.]+)", str(exc))
             raise LabError(f"checkpoint {path} holds pickled objects, not plain tensors and data"
                            f"{f' (it would call {what.group(1)})' if what else ''}; refusing to load it "
                            f"(the lab loads checkpoints with weights_only=True)") from None
@@ -83,7 +83,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
 
 
 def load_for_resume(path: Path) -> tuple[dict[str, Any], Path, str | None]:
-    """Load `path`, or its `prev.pt` when `path` is missing or corrupt.
+    """Load `path`, or, for the lab's own last.pt, its `prev.pt` when last.pt is missing or corrupt.
 
     Returns the state, the file it came from, and a note for the user when it fell back."""
     path = Path(path)
@@ -91,6 +91,6 @@ def load_for_resume(path: Path) -> tuple[dict[str, Any], Path, str | None]:
     try:
         return load(path), path, None
     except LabError as exc:
-        if not previous.is_file():
+        if path.name != "last.pt" or not previous.is_file():  # a file the user named: no substitute
             raise
         return load(previous), previous, f"{exc}; resuming from the previous checkpoint {previous} instead"

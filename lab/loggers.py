@@ -12,10 +12,10 @@ import logging
 import math
 import netrc
 import os
-import queue
 import secrets
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -120,13 +120,23 @@ def new_wandb_id() -> str:
 
 
 class WandbLogger:
-    """Logs to W&B from a background thread: init, metrics and finish never block training."""
+    """Logs to W&B from a background thread: init, metrics and finish never block training.
+
+    The training thread only appends items to a deque; a W&B that raises is dropped after one
+    warning, and one that hangs (no network) is left behind at the end once it has made no
+    progress for STALL_S seconds."""
+
+    STALL_S = 15.0
+    POLL_S = 0.25
 
     def __init__(self, *, mode: str, project: str, entity: str | None, group: str | None,
                  tags: list[str], name: str, run_dir: Path, config: dict[str, Any], run_id: str) -> None:
-        self.mode, self.run_id = mode, run_id
-        self.queue: queue.Queue = queue.Queue()
+        self.mode, self.run_id, self.run_dir = mode, run_id, run_dir
+        # a deque the W&B thread drains a few times a second: appending wakes nobody, so the
+        # training thread never waits for the GIL behind W&B's own Python work
+        self.pending: deque = deque()
         self.failed = False
+        self.done = 0  # items the W&B thread has handled (init counts as one): progress, for close()
         kwargs = dict(project=project, entity=entity, group=group, tags=list(tags) or None, name=name,
                       dir=str(run_dir), config=config, id=run_id, resume="allow", mode=mode)
         self.thread = threading.Thread(target=self._work, args=(kwargs,), name="wandb", daemon=True)
@@ -142,8 +152,13 @@ class WandbLogger:
             run.define_metric("*", step_metric="step")
         except Exception as exc:  # never stop training for W&B
             self._warn(f"W&B init failed, continuing without it: {exc}")
+        self.done += 1
         while True:
-            item = self.queue.get()
+            if not self.pending:
+                time.sleep(self.POLL_S)
+                continue
+            item = self.pending.popleft()
+            self.done += 1
             if item is None:
                 break
             if run is None or self.failed:
@@ -173,22 +188,30 @@ class WandbLogger:
         self.failed = True
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
-        self.queue.put(("log", {"step": step, **metrics}))
+        self.pending.append(("log", {"step": step, **metrics}))
 
     def summary(self, values: dict[str, Any]) -> None:
-        self.queue.put(("summary", values))
+        self.pending.append(("summary", values))
 
     def video(self, path: Path, step: int, key: str = "eval/video") -> None:
-        self.queue.put(("video", (key, Path(path), step)))
+        self.pending.append(("video", (key, Path(path), step)))
 
     def message(self, text: str) -> None:
         pass
 
-    def close(self, timeout_s: float = 60.0) -> None:
-        self.queue.put(None)
-        self.thread.join(timeout_s)
-        if self.thread.is_alive():
-            log.warning("W&B did not finish within %.0f s; its local files may be incomplete", timeout_s)
+    def close(self, timeout_s: float = 120.0) -> None:
+        """Let W&B finish uploading while it makes progress; give up once it stalls (no network)."""
+        self.pending.append(None)
+        deadline, seen, last_progress = time.monotonic() + timeout_s, -1, time.monotonic()
+        while self.thread.is_alive() and time.monotonic() < deadline:
+            self.thread.join(0.1)
+            if self.done != seen:
+                seen, last_progress = self.done, time.monotonic()
+            elif time.monotonic() - last_progress > self.STALL_S:
+                break
+        if self.thread.is_alive():  # a daemon thread: it does not keep the process alive
+            log.warning("W&B made no progress for %.0f s (network down?); leaving it, its local files may be "
+                        "incomplete (sync later with `wandb sync %s`)", self.STALL_S, self.run_dir)
 
 
 class TensorBoardLogger:

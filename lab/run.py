@@ -42,10 +42,14 @@ def main(cfg: DictConfig) -> float | None:
     try:
         result = train(cfg, run_dir, overrides=overrides)
     except Exception as exc:
+        from envs import EnvStepError
+
         if not sweep:
-            if isinstance(exc, LabError):
+            if isinstance(exc, (LabError, EnvStepError)):
+                if isinstance(exc, EnvStepError):  # the env's own traceback, for whoever debugs the env
+                    logging.getLogger("lab.messages").error("env failure", exc_info=exc)
                 print(f"lab: error: {exc}", file=sys.stderr)
-                sys.exit(2)
+                sys.exit(2 if isinstance(exc, LabError) else 1)
             raise
         # In a sweep one failed job must not stop the others: record it; lab.sweep reports it.
         _record_failure(run_dir, exc)

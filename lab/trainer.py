@@ -263,7 +263,13 @@ class Trainer:
                 "rng": rng_state(),
                 "source": source.state_dict() if hasattr(source, "state_dict") else None,
             })
-        ckpt.save(state, path, keep_previous=phases is not None)
+        try:
+            ckpt.save(state, path, keep_previous=phases is not None)
+        except OSError as exc:  # disk full, read-only or vanished run directory: the old file is untouched
+            previous = [p for p in (self.ckpt_dir / "last.pt", self.ckpt_dir / ckpt.PREVIOUS) if p.exists()]
+            kept = f"; the previous checkpoint {previous[0]} is intact" if previous else ""
+            raise LabError(f"could not write checkpoint {path} at step {self.step:,}: "
+                           f"{exc.strerror or exc}{kept}") from exc
         if phases is not None:
             self.saved_step = self.step
             self._call("on_checkpoint")
@@ -306,8 +312,12 @@ class Trainer:
             return
         path = self.run_dir / "result.json"
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
+            tmp.replace(path)
+        except OSError as exc:  # the disk that refused a checkpoint refuses this too: say so, keep the cause
+            tmp.unlink(missing_ok=True)
+            self.loggers.message(f"warning: could not write {path}: {exc.strerror or exc}")
 
     def _call(self, event: str) -> None:
         for fn in self.hooks[event]:

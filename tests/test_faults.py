@@ -1,0 +1,245 @@
+"""Fault injection: a disk that refuses writes, a W&B that raises or hangs, an env that crashes,
+checkpoints carrying pickled code, configs naming foreign code, two processes on one run.
+
+Each failure must be one clear message, and whatever was saved before it must stay loadable."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from conftest import QUIET, compose, train
+
+from lab import checkpoint as ckpt
+from lab.errors import LabError
+
+TINY = ["agent=ppo", "env=cartpole", "trainer.total_steps=4096", "trainer.eval_every=2048",
+        "trainer.eval_episodes=2", "trainer.checkpoint_every=1024", "trainer.log_every=0"]
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------- the disk refuses a write
+@pytest.mark.parametrize("code,where", [(errno.ENOSPC, "write"), (errno.EROFS, "open")])
+def test_a_checkpoint_that_cannot_be_written_stops_with_a_clear_error_and_keeps_the_previous(
+        code: int, where: str, tmp_path: Path, monkeypatch) -> None:
+    """Disk full while writing, or a read-only directory: the previous last.pt stays loadable."""
+    real_save, real_mkstemp = torch.save, ckpt.tempfile.mkstemp
+    calls = {"n": 0}
+
+    def failing_save(obj, f, *a, **k):
+        calls["n"] += 1
+        if calls["n"] >= 2:  # the first checkpoint (step 1024) lands; the second hits a full disk
+            f.write(b"\0" * 100)  # part of it was written before the disk filled up
+            raise OSError(code, "No space left on device")
+        return real_save(obj, f, *a, **k)
+
+    def failing_mkstemp(*a, **k):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise OSError(code, "Read-only file system")
+        return real_mkstemp(*a, **k)
+
+    if where == "write":
+        monkeypatch.setattr(ckpt.torch, "save", failing_save)
+    else:
+        monkeypatch.setattr(ckpt.tempfile, "mkstemp", failing_mkstemp)
+    run = tmp_path / "run"
+    with pytest.raises(LabError) as err:
+        train([*TINY, "trainer.eval_every=0"], run)  # checkpoints: last.pt at 1024, then 2048
+    last = run / "checkpoints" / "last.pt"
+    strerror = "No space left on device" if code == errno.ENOSPC else "Read-only file system"
+    assert str(err.value) == (f"could not write checkpoint {last} at step 2,048: {strerror}; "
+                              f"the previous checkpoint {last} is intact")
+    assert ckpt.load(last)["step"] == 1024  # the good one, whole
+    assert [p.name for p in last.parent.iterdir()] == ["last.pt"]  # no temporary file left behind
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "failed" and "could not write checkpoint" in result["error"]
+
+
+# ---------------------------------------------------------------------- W&B raises or hangs
+def fake_wandb(behaviour: str, release: threading.Event) -> types.ModuleType:
+    """A wandb module whose init or log raises, or blocks until `release` (a dead network)."""
+    module = types.ModuleType("wandb")
+
+    class Run:
+        summary: dict = {}
+
+        def define_metric(self, *a, **k) -> None: ...
+
+        def log(self, payload) -> None:
+            if behaviour == "log raises":
+                raise ConnectionError("wandb: network is unreachable")
+            if behaviour == "log hangs":
+                release.wait()
+
+        def finish(self) -> None: ...
+
+    def init(**kwargs):
+        if behaviour == "init raises":
+            raise ConnectionError("wandb: network is unreachable")
+        if behaviour == "init hangs":
+            release.wait()
+        return Run()
+
+    module.init = init
+    return module
+
+
+@pytest.mark.parametrize("behaviour", ["init raises", "init hangs", "log raises", "log hangs"])
+def test_wandb_that_raises_or_hangs_never_stops_or_slows_training(behaviour: str, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    from lab import loggers
+
+    release = threading.Event()
+    monkeypatch.setitem(sys.modules, "wandb", fake_wandb(behaviour, release))
+    monkeypatch.setattr(loggers.WandbLogger, "STALL_S", 1.0)
+    spent = {"s": 0.0}  # time the training thread spends in W&B calls
+    for name in ("log", "summary", "video"):
+        original = getattr(loggers.WandbLogger, name)
+
+        def timed(self, *a, _original=original, **k):
+            t0 = time.perf_counter()
+            try:
+                return _original(self, *a, **k)
+            finally:
+                spent["s"] += time.perf_counter() - t0
+        monkeypatch.setattr(loggers.WandbLogger, name, timed)
+    overrides = [*TINY, "trainer.total_steps=16384", "trainer.eval_every=8192"]  # a metrics line every tick
+    t0 = time.perf_counter()
+    try:
+        result = train([*overrides, "wandb.mode=offline"], tmp_path / "run")
+    finally:
+        release.set()
+    total = time.perf_counter() - t0
+    assert result["completed"] and result["steps"] == 16384
+    assert spent["s"] < 0.03 * result["wall_time_s"], spent  # queue puts only: W&B never sits on the loop
+    assert total < result["wall_time_s"] + 30  # a hung W&B is left behind once stalled, not waited on
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) >= 16 and json.loads(lines[-1])["step"] == 16384  # local logs are complete
+
+
+# ---------------------------------------------------------------------- an env crashes mid-episode
+class CrashingCartPole(gym.Wrapper):
+    """CartPole that raises in the middle of its third episode."""
+
+    def __init__(self) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.episodes, self.t = 0, 0
+
+    def reset(self, **kwargs):
+        self.episodes, self.t = self.episodes + 1, 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self.t += 1
+        if self.episodes == 3 and self.t == 5:
+            raise RuntimeError("physics exploded")
+        return self.env.step(action)
+
+
+def test_an_env_that_raises_mid_episode_is_reported_with_its_id_and_seed(tmp_path: Path) -> None:
+    from envs import EnvStepError
+    from lab.run import train as lab_train
+
+    gym.register("LabTest/CrashingCartPole-v0", entry_point=CrashingCartPole, max_episode_steps=500)
+    try:
+        overrides = [*QUIET, "agent=ppo", "env=gym", "env.id=LabTest/CrashingCartPole-v0", "env.num_envs=1",
+                     "env.vectorization=sync", "seed=7", "agent.n_steps=16", "agent.batch_size=16",
+                     "trainer.total_steps=2000"]
+        with pytest.raises(EnvStepError) as err:
+            lab_train(compose(overrides), tmp_path / "run", overrides=overrides)
+    finally:
+        gym.registry.pop("LabTest/CrashingCartPole-v0", None)
+    assert str(err.value) == ("env LabTest/CrashingCartPole-v0 (seed=7, 1 envs) raised during training, after 2 "
+                              "finished episodes: RuntimeError: physics exploded")
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "failed" and "LabTest/CrashingCartPole-v0 (seed=7" in result["error"]
+
+
+# ---------------------------------------------------------------------- safe loading
+class Payload:
+    def __reduce__(self):  # what a malicious checkpoint carries: a call made while unpickling
+        return (shutil.rmtree, ("/definitely/not/here",))
+
+
+def test_a_checkpoint_carrying_pickled_code_is_refused(tmp_path: Path, tiny_ppo) -> None:
+    from lab.watch import main as watch_main
+
+    run = tmp_path / "run"
+    train(tiny_ppo, run)
+    evil = run / "checkpoints" / "evil.pt"
+    torch.save({"format": ckpt.FORMAT, "step": 1, "learner": Payload()}, evil)
+    expected = (f"checkpoint {evil} holds pickled objects, not plain tensors and data (it would call "
+                f"shutil.rmtree); refusing to load it (the lab loads checkpoints with weights_only=True)")
+    with pytest.raises(LabError) as err:
+        ckpt.load(evil)
+    assert str(err.value) == expected
+    assert watch_main([str(evil), "--episodes", "1", "--no-video"]) == 2
+    with pytest.raises(LabError, match="refusing to load it"):
+        train([*tiny_ppo, f"trainer.resume={evil}"], tmp_path / "other")
+
+
+def test_configs_read_back_may_not_name_foreign_code(tmp_path: Path, tiny_ppo, capsys) -> None:
+    """watch, resume and report refuse a run whose config asks to import a module outside the lab."""
+    from omegaconf import OmegaConf
+
+    from lab.report import main as report_main
+    from lab.watch import main as watch_main
+
+    run = tmp_path / "sweep" / "0_run"
+    train(tiny_ppo, run)
+    config = run / ".hydra" / "config.yaml"
+    saved = OmegaConf.load(config)
+    saved.env.id = "os:CartPole-v1"  # gymnasium would `import os` to make this env
+    OmegaConf.save(saved, config)
+    assert watch_main([str(run), "--episodes", "1", "--no-video"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lab.watch: error: the config in {config} asks to import 'os' (env.id=os:CartPole-v1), "
+                   f"which is outside the lab's packages and its allow-list (lab, agents, envs, torch.optim, "
+                   f"gymnasium, ale_py, gym_super_mario_bros, shimmy); refusing it (trust a package with "
+                   f"LAB_TRUSTED_MODULES=os)"]
+    saved.env.id = "CartPole-v1"
+    saved.callback = {"_target_": "subprocess.run", "args": ["true"]}
+    OmegaConf.save(saved, config)
+    assert report_main([str(tmp_path / "sweep")]) == 2
+    assert "asks to import 'subprocess' (callback._target_=subprocess.run)" in capsys.readouterr().err
+    # resume: the checkpoint's own config is checked the same way
+    state = ckpt.load(run / "checkpoints" / "last.pt")
+    state["config"] = state["config"].replace("id: CartPole-v1", "id: evilpkg:CartPole-v1")
+    ckpt.save(state, run / "checkpoints" / "last.pt")
+    before = files(run)
+    with pytest.raises(LabError, match="asks to import 'evilpkg'"):
+        train([*tiny_ppo, "trainer.resume=auto"], run)
+    assert files(run) == before  # refused before anything was written
+
+
+def test_two_processes_never_share_a_run_directory(tmp_path: Path, tiny_ppo) -> None:
+    from lab.run import _lock
+
+    run = tmp_path / "run"
+    held = _lock(run)  # another process is training here
+    try:
+        with pytest.raises(LabError) as err:
+            train(tiny_ppo, run)
+        assert str(err.value) == (f"{run} is in use by another lab process; wait for it to finish or choose "
+                                  f"another hydra.run.dir")
+        assert list(run.iterdir()) == []  # nothing written
+    finally:
+        import os
+
+        os.close(held)
+    assert train(tiny_ppo, run)["completed"]  # free again once the other process is gone
+    np.testing.assert_equal(json.loads((run / "result.json").read_text())["steps"], 2048)
