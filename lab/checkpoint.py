@@ -45,6 +45,15 @@ def save(state: dict[str, Any], path: Path, keep_previous: bool = False) -> None
         raise
 
 
+def remove_stale_temps(directory: Path) -> int:
+    """Delete temporary files of writes that a kill cut short (only the run's own process may
+    call this: lab/run.py holds the run directory's lock). Returns how many were removed."""
+    stale = list(Path(directory).glob(".*.pt.*.tmp")) if Path(directory).is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def _fsync_dir(directory: Path) -> None:
     # Makes the rename itself durable across a power loss (POSIX only).
     try:

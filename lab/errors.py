@@ -124,9 +124,38 @@ def preflight(conf_dir: str, argv: list[str]) -> str | None:
             error = validate(cfg)
             if error:
                 return error
+        return missing_launcher(conf_dir, argv)
     except Exception as exc:
         message = explain_hydra_error(exc)
         if message is None:
             raise
         return message
-    return None
+
+
+# Launcher plugins kept out of the main environment, and where to get them.
+_LAUNCHER_INSTALL = {
+    "hydra_ray_launcher": 'the `ray` extra, in an environment of its own: python3 -m venv .venv-ray && '
+                          '.venv-ray/bin/pip install torch==2.13.0 && .venv-ray/bin/pip install -e ".[ray]"',
+}
+
+
+def missing_launcher(conf_dir: str, argv: list[str]) -> str | None:
+    """One line when `-m hydra/launcher=NAME` needs a plugin this environment lacks (else Hydra's traceback)."""
+    import importlib.util
+
+    from hydra import compose, initialize_config_dir
+
+    chosen = [a for a in argv if a.startswith("hydra/launcher=")]
+    if not chosen or not any(a in ("-m", "--multirun") for a in argv):
+        return None
+    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        target = str(compose("config", overrides=chosen[-1:], return_hydra_config=True).hydra.launcher._target_)
+    module = target.rsplit(".", 1)[0]
+    try:
+        if importlib.util.find_spec(module) is not None:
+            return None
+    except ImportError:
+        pass
+    plugin = module.split(".")[1] if module.startswith("hydra_plugins.") else module
+    how = _LAUNCHER_INSTALL.get(plugin, f"pip install {plugin.replace('_', '-')}")
+    return f"{chosen[-1]} needs the launcher plugin {plugin.replace('_', '-')}, not installed here; install {how}"

@@ -30,6 +30,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _step(line: str) -> float:
+    """The step of a metrics.jsonl line; a blank or cut-off line (a kill mid-write) counts as never."""
+    try:
+        return json.loads(line).get("step", 0)
+    except ValueError:
+        return math.inf
+
+
 class JsonlLogger:
     """One JSON object per log tick in <run>/metrics.jsonl."""
 
@@ -38,9 +46,10 @@ class JsonlLogger:
         if resume_step is not None and path.exists():
             # A resumed run replays the steps after its checkpoint: drop their old lines so the
             # file reads as one uninterrupted run.
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-            path.write_text("".join(line + "\n" for line in kept))
+            kept = [line for line in path.read_text().splitlines() if _step(line) <= resume_step]
+            tmp = path.with_suffix(".jsonl.tmp")  # atomically: a kill now must not lose the history
+            tmp.write_text("".join(line + "\n" for line in kept))
+            tmp.replace(path)
         self.file = open(path, "a", buffering=1)
 
     def log(self, metrics: dict[str, Any], step: int) -> None:

@@ -83,6 +83,8 @@ class Trainer:
                 module.compile()  # in place: state_dict keys stay the same
         if resume is not None:
             self._restore(resume, learner, source, phases)
+        if self.writes and ckpt.remove_stale_temps(self.ckpt_dir):
+            self.loggers.message(f"removed the partial checkpoint write(s) a kill left in {self.ckpt_dir}")
         restore_signals = self._install_signal_handlers()
         start = time.perf_counter() - self.elapsed_s
         timers = {"collect": 0.0, "update": 0.0, "eval": 0.0}
