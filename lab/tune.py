@@ -36,17 +36,37 @@ CONF = ROOT / "conf"
 
 
 def load_space(name: str) -> tuple[str, dict[str, Any]]:
-    path = Path(name) if name.endswith(".yaml") else CONF / "tune" / f"{name}.yaml"
+    """A search space by name (conf/tune/<name>.yaml) or path, checked so a bad file is one line."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF / "tune" / f"{name}.yaml"
     if not path.is_file():
+        if path.parent != CONF / "tune":
+            raise LabError(f"search space file not found: {path}")
         options = sorted(p.stem for p in (CONF / "tune").glob("*.yaml"))
         raise LabError(f"unknown search space '{name}'; choose one of: {', '.join(options)} (or a .yaml path)")
-    spec = yaml.safe_load(path.read_text())
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise LabError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(spec, dict):
+        raise LabError(f"{path}: expected a mapping with overrides, metric, direction and space")
     for key in ("overrides", "metric", "space"):
         if key not in spec:
             raise LabError(f"{path}: missing '{key}'")
+    if not isinstance(spec["space"], dict) or not spec["space"]:
+        raise LabError(f"{path}: space must map config keys to ranges, e.g. agent.lr: {{type: float, low: 1e-4, "
+                       f"high: 1e-2, log: true}}")
     for param, dist in spec["space"].items():
-        if dist.get("type") not in ("float", "int", "categorical"):
+        kind = dist.get("type") if isinstance(dist, dict) else None
+        if kind not in ("float", "int", "categorical"):
             raise LabError(f"{path}: space.{param}.type must be float, int or categorical")
+        need = ("choices",) if kind == "categorical" else ("low", "high")
+        missing = [k for k in need if k not in dist]
+        if missing:
+            raise LabError(f"{path}: space.{param} ({kind}) needs {' and '.join(missing)}")
+        if kind != "categorical" and not float(dist["low"]) < float(dist["high"]):
+            raise LabError(f"{path}: space.{param}: low={dist['low']} must be below high={dist['high']}")
     return path.stem, spec
 
 

@@ -29,14 +29,14 @@ KILLS = 10
 
 # learner kind -> (overrides, steps per checkpoint interval, does resume reproduce the run exactly)
 KINDS = {
-    "ppo": (["agent=ppo", "env=cartpole", "trainer.total_steps=300000", "trainer.eval_every=100000",
+    "ppo": (["agent=ppo", "env=cartpole", "trainer.total_steps=200000", "trainer.eval_every=100000",
              "trainer.eval_episodes=3", "trainer.stop_return=null"], 4096, True),
-    "dqn": (["agent=dqn", "env=cartpole", "trainer.total_steps=30000", "trainer.eval_every=10000",
+    "dqn": (["agent=dqn", "env=cartpole", "trainer.total_steps=16384", "trainer.eval_every=8192",
              "trainer.eval_episodes=3", "trainer.stop_return=null", "agent.save_replay=true"], 1024, True),
-    "sb3": (["agent=sb3_ppo", "env=cartpole", "trainer.total_steps=60000", "trainer.eval_every=20000",
+    "sb3": (["agent=sb3_ppo", "env=cartpole", "trainer.total_steps=40960", "trainer.eval_every=20480",
              "trainer.eval_episodes=3", "trainer.stop_return=null", "agent.chunk_steps=2048"], 4096, False),
-    "gan": (["agent=gan", "data=ring8", "trainer.total_steps=6000", "trainer.eval_every=2000",
-             "agent.eval_samples=500"], 200, True),
+    "gan": (["agent=gan", "data=ring8", "trainer.total_steps=3000", "trainer.eval_every=1500",
+             "agent.eval_samples=500"], 100, True),
 }
 
 
@@ -102,7 +102,7 @@ def test_random_sigkills_lose_at_most_one_interval_and_resume_exactly(kind: str,
             alive = wait_for(lambda: bool(temps(run)), proc, poll=0.0005)
         else:
             alive = wait_for(lambda: progress(run) > start, proc)
-            time.sleep(rng.uniform(0.0, 1.0))
+            time.sleep(rng.uniform(0.0, 0.6))
         if not alive or proc.poll() is not None:
             break  # the run finished before this kill: fewer lives than planned (checked below)
         proc.send_signal(signal.SIGKILL)
