@@ -99,7 +99,7 @@ def test_tuning_prunes_survives_a_kill_and_writes_a_usable_preset(tmp_path: Path
         "space": {"agent.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
                   "agent.n_epochs": {"type": "int", "low": 1, "high": 4}}}))
     out, conf = tmp_path / "study", tmp_path / "conf"
-    args = [str(space), "--trials", "8", "--out", str(out), "--conf", str(conf)]
+    args = [str(space), "--trials", "8", "--out", str(out), "--conf", str(conf), "--workers", "2"]
     first = _tune(args)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(list(out.glob("trial_*/result.json"))) < 2:
@@ -119,6 +119,9 @@ def test_tuning_prunes_survives_a_kill_and_writes_a_usable_preset(tmp_path: Path
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") + states.count("PRUNED") >= 8  # the same study continued
     assert states.count("PRUNED") >= 1
+    # 2 workers on one study: every trial has a directory of its own, none shared or clobbered
+    dirs = sorted(out.glob("trial_*"))
+    assert len(dirs) == len(study.trials) == len({t.number for t in study.trials})
     preset = conf / "agent_env" / "ppo_cartpole_tuned.yaml"
     text = preset.read_text()
     assert text.startswith("# @package _global_")
