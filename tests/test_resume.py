@@ -124,6 +124,24 @@ def test_signal_saves_a_checkpoint_and_exits_cleanly(sig: int, tmp_path: Path) -
     assert state["step"] == result["steps"] > 0
 
 
+@pytest.mark.parametrize("learner", [
+    ["agent=dqn", "env=cartpole", "agent.save_replay=true"],
+    ["agent=sb3_ppo", "env=cartpole", "agent.chunk_steps=1024"],
+    ["agent=gan", "data=ring8", "trainer.total_steps=100000", "trainer.checkpoint_every=0"],
+], ids=["dqn", "sb3", "gan"])
+def test_sigterm_saves_and_exits_cleanly_for_every_learner_kind(learner: list[str], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _popen([*LONG, "trainer.checkpoint_every=0", *learner, f"hydra.run.dir={run}"])
+    _wait_for(lambda: (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().count("\n") >= 2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "stopped" and result["stop_reason"] == "received SIGTERM"
+    assert ckpt.load(run / "checkpoints" / "last.pt")["step"] == result["steps"] > 0
+
+
 def test_sigkill_then_resume_auto_continues_and_matches_uninterrupted(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     args = LONG + [f"runs_dir={runs}"]
