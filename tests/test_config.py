@@ -59,6 +59,7 @@ BAD = [
     ("trainer.device=tpu", ["trainer.device=tpu", "auto, cpu, cuda, mps"]),
     ("trainer.precision=fp8", ["trainer.precision", "32, bf16, fp16"]),
     ("wandb.mode=on", ["wandb.mode", "online, offline, disabled"]),
+    ("trainer.video_every=sometimes", ["trainer.video_every=sometimes", "auto or a whole number >= 0"]),
     ("seed=0,1", ["-m"]),
     ("agent.batch_size=100000", ["agent.batch_size", "larger than one rollout"]),
 ]

@@ -119,7 +119,8 @@ def test_video_every_records_eval_episodes_to_media_and_wandb(tmp_path: Path) ->
         assert reader.get_meta_data()["fps"] == 25
     assert list(run.glob("wandb/offline-run-*/files/media/videos/eval/*.mp4"))  # logged as eval/video
     # recording acts deterministically on its own env: training is unchanged
-    without = train(compose(overrides[:-1] + ["wandb.mode=disabled"]), tmp_path / "plain")
+    without = train(compose(overrides[:-1] + ["wandb.mode=disabled", "trainer.video_every=0"]), tmp_path / "plain")
+    assert not (tmp_path / "plain" / "media").exists()
     assert with_video["final"] == without["final"]
 
 
@@ -152,3 +153,62 @@ def test_video_failure_is_one_warning_not_a_failed_run(tmp_path: Path, caplog) -
     assert not list((run / "media").glob("*.mp4")) if (run / "media").exists() else True
     assert "recording failed" in caplog.text
     assert json.loads((run / "result.json").read_text())["status"] == "completed"
+
+
+# --------------------------------------------------------------------------- trainer.video_every=auto
+AUTO = ["agent=ppo", "env=cartpole", "trainer.total_steps=4096", "trainer.eval_every=0", "trainer.eval_episodes=1",
+        "trainer.stop_return=null", "logger.console=false", "wandb.mode=disabled"]  # auto is the default
+
+
+def test_auto_records_when_the_budget_allows_one_video_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    from lab.run import train
+
+    # a test-sized run (a fraction of a second): videos may take all of it, and the first guess of
+    # their cost is small; the measured cost of the first video then decides about the others
+    monkeypatch.setattr(lv, "VIDEO_BUDGET", 1.0)
+    monkeypatch.setattr(lv, "VIDEO_OVERHEAD_S", 0.01)
+    monkeypatch.setattr(lv, "FIRST_FRAME_COST_S", 0.0001)
+    hooks: list[lv.EvalVideo] = []
+    add = lv.add_video_hook
+    monkeypatch.setattr(lv, "add_video_hook", lambda *args: hooks.append(add(*args)) or hooks[-1])
+    run = tmp_path / "run"
+    train(compose(AUTO), run)
+    (hook,) = hooks
+    media = sorted((run / "media").glob("step_*.mp4"))
+    assert media and media == sorted(hook.written)
+    assert len(media) < 4096 // 512  # not one a tick: one video at a time, each paid for first
+    assert hook.cpu.frames > lv.FIRST_FRAMES  # the cost of a frame is the run's own, measured
+    assert "videos: " in (run / "train.log").read_text()
+
+
+def test_auto_skips_videos_the_budget_cannot_pay_for(tmp_path: Path, monkeypatch) -> None:
+    from lab.run import train
+
+    # the default budget: a 4096-step run (a second or two) affords no video and says why
+    run = tmp_path / "short"
+    train(compose(AUTO), run)
+    assert not (run / "media").exists()
+    assert "trainer.video_every=auto: no video" in (run / "train.log").read_text()
+
+    # a generous budget but a slow video (ffmpeg "takes" 1000 s of CPU): the first video's measured
+    # cost uses up the budget, so there is no second, nor one at the end
+    monkeypatch.setattr(lv, "VIDEO_BUDGET", 1.0)
+    monkeypatch.setattr(lv, "VIDEO_OVERHEAD_S", 0.01)
+    monkeypatch.setattr(lv, "FIRST_FRAME_COST_S", 0.0001)
+    slow = iter(range(0, 10**9, 1000))
+    monkeypatch.setattr(lv, "_children_cpu_s", lambda: float(next(slow)))
+    run = tmp_path / "slow"
+    train(compose(AUTO), run)
+    assert len(list((run / "media").glob("step_*.mp4"))) == 1
+
+
+def test_video_every_auto_or_a_number_or_nothing() -> None:
+    from lab.config import validate
+
+    assert compose(["agent=ppo", "env=cartpole"]).trainer.video_every == "auto"  # the default
+    assert validate(compose(["agent=ppo", "env=cartpole", "trainer.video_every=5000"])) is None
+    assert validate(compose(["agent=ppo", "env=cartpole", "trainer.video_every=0"])) is None
+    for bad in ("sometimes", "-1", "2.5", "true"):
+        err = validate(compose(["agent=ppo", "env=cartpole", f"trainer.video_every={bad}"]))
+        assert err and err.startswith(f"trainer.video_every={bad}".replace("true", "True")), err
+        assert "auto or a whole number >= 0" in err or "must be >= 0" in err
