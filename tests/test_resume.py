@@ -142,31 +142,7 @@ def test_sigterm_saves_and_exits_cleanly_for_every_learner_kind(learner: list[st
     assert ckpt.load(run / "checkpoints" / "last.pt")["step"] == result["steps"] > 0
 
 
-def test_sigkill_then_resume_auto_continues_and_matches_uninterrupted(tmp_path: Path) -> None:
-    runs = tmp_path / "runs"
-    args = LONG + [f"runs_dir={runs}"]
-    proc = _popen(args)
-    _wait_for(lambda: any(runs.glob("*/*/checkpoints/last.pt")))
-    time.sleep(0.3)
-    proc.kill()
-    proc.wait()
-    (run,) = [p.parent.parent for p in runs.glob("*/*/checkpoints/last.pt")]
-    killed_at = ckpt.load(run / "checkpoints" / "last.pt")["step"]
-    assert killed_at < 40000 and not (run / "result.json").exists()
-    time.sleep(1.1)  # a new launch gets a new timestamped directory; auto must find the old run
-    resumed = _popen(args + ["trainer.resume=auto"])
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    assert f"resuming {run}" in (run / "train.log").read_text()  # quiet console: the log has it
-    result = json.loads((run / "result.json").read_text())
-    assert result["completed"] and result["steps"] >= 40000
-    assert len([p for p in runs.glob("*/*") if p.is_dir()]) == 1  # the empty new directory was removed
-    steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
-    assert steps == sorted(steps) and len(steps) == len(set(steps))  # replayed steps are not duplicated
-    ref = train(LONG[2:], tmp_path / "ref")
-    assert ref["final"] == result["final"]
-    w1, w2 = _weights(tmp_path / "ref"), _weights(run)
-    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+# SIGKILL at random moments, resume=auto, equality with an uninterrupted run: tests/test_kill.py
 
 
 def test_a_corrupt_last_checkpoint_falls_back_to_the_previous_one(tmp_path: Path, tiny_ppo) -> None:
