@@ -46,22 +46,20 @@ class DataParallel:
 
     def average_gradients(self, parameters: Iterable[torch.nn.Parameter]) -> None:
         """Mean of every process's gradients, in one flat all-reduce (DDP's math, one bucket)."""
-        grads = [p.grad for p in parameters if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world
-        torch._foreach_copy_(grads, [chunk.view_as(g) for chunk, g in zip(flat.split([g.numel() for g in grads]), grads)])
+        self._mean_([p.grad for p in parameters if p.grad is not None])
 
     def average_buffers(self, modules: Iterable[torch.nn.Module]) -> None:
         """Batch-norm running statistics are per-process (as with DDP); keep them identical."""
-        buffers = [b for m in modules for b in m.buffers() if b.is_floating_point()]
-        if buffers:
-            flat = torch.cat([b.reshape(-1) for b in buffers])
-            dist.all_reduce(flat)
-            flat /= self.world
-            torch._foreach_copy_(buffers, [c.view_as(b) for c, b in zip(flat.split([b.numel() for b in buffers]), buffers)])
+        self._mean_([b for m in modules for b in m.buffers() if b.is_floating_point()])
+
+    def _mean_(self, tensors: list[torch.Tensor]) -> None:
+        """Replace each tensor, in place, by its mean over the processes (one all-reduce)."""
+        if not tensors:
+            return
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        dist.all_reduce(flat)
+        flat /= self.world
+        torch._foreach_copy_(tensors, [c.view_as(t) for c, t in zip(flat.split([t.numel() for t in tensors]), tensors)])
 
     def all_true(self, flag: torch.Tensor | bool) -> bool:
         value = torch.as_tensor(flag, dtype=torch.int32, device=self._comm_device).reshape(1)
