@@ -139,6 +139,8 @@ class GANConfig:
     spectral_norm: bool = spec(False, help="spectral normalisation of D's layers (Miyato et al. 2018)")
     gp_weight: float = spec(0.0, ge=0, help="gradient penalty on real/fake interpolates (WGAN-GP: 10)")
     r1_gamma: float = spec(0.0, ge=0, help="R1 penalty gamma/2 |grad D(real)|^2 (Mescheder et al. 2018)")
+    r1_every: int = spec(1, gt=0, help="lazy R1 (Karras et al. 2020): the penalty on every k-th D step, scaled by k")
+    r1_decay: bool = spec(False, help="scale r1_gamma with D's learning-rate schedule (strong early, 0 at the end)")
     n_critic: int = spec(1, gt=0, help="discriminator steps per generator step")
     pack: int = spec(1, gt=0, help="PacGAN: D judges `pack` samples at once (Lin et al. 2018)")
     batch_size: int = spec(64, gt=0)

@@ -156,6 +156,12 @@ class GAN:
     def _discriminator_losses(self, batch: dict[str, Tensor | None]) -> Iterator[Tensor]:
         cfg, m = self.cfg, self.cfg.pack
         for i in range(cfg.n_critic):
+            # lazy R1 (StyleGAN2): every r1_every-th D step, scaled by r1_every, so the penalty's
+            # average pull is unchanged and its double backward runs 1/r1_every as often. The D
+            # step's index comes from the saved G-step count, so resumed runs penalise the same steps.
+            r1_gamma = cfg.r1_gamma * cfg.r1_every if (self.ema_updates * cfg.n_critic + i) % cfg.r1_every == 0 else 0.0
+            if cfg.r1_decay:  # follow D's learning-rate schedule (the trainer set this phase's lr)
+                r1_gamma *= self.opt_D.param_groups[0]["lr"] / cfg.d_lr
             real = batch["x"][i]
             y_real = None if batch["y"] is None else batch["y"][i]
             y_fake = None if batch["y_d"] is None else batch["y_d"][i]
@@ -164,22 +170,23 @@ class GAN:
             # real and fake through D in one pass: half the per-op overhead, and one spectral-
             # norm power iteration per step (D has no batch norm, so they cannot interact)
             x = torch.cat([real, fake])
-            if cfg.r1_gamma > 0:
+            if r1_gamma > 0:
                 x.requires_grad_(True)
             labels = None if y_real is None else torch.cat([y_real, y_fake])
             out = self.D(pack(x, m), labels).float()
             d_real, d_fake = out[: len(out) // 2], out[len(out) // 2:]
             loss = d_loss(cfg.loss, d_real, d_fake)
-            gp = r1 = torch.zeros((), device=self.device)
+            gp = torch.zeros((), device=self.device)
             if cfg.gp_weight > 0:
                 gp = self._gradient_penalty(pack(real, m), pack(fake, m), batch["eps"][i], y_real)
                 loss = loss + cfg.gp_weight * gp
-            if cfg.r1_gamma > 0:
+            if r1_gamma > 0:
                 (grad,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
                 r1 = grad[: len(real)].float().square().flatten(1).sum(1).mean()
-                loss = loss + 0.5 * cfg.r1_gamma * r1
+                loss = loss + 0.5 * r1_gamma * r1
+                self.stats.add("r1", r1.detach().view(1))  # averaged over the steps that computed it
             self.stats.add("d", torch.stack([loss.detach(), d_real.detach().mean(), d_fake.detach().mean(),
-                                             gp.detach(), r1.detach()]))
+                                             gp.detach()]))
             yield loss
 
     def _gradient_penalty(self, real: Tensor, fake: Tensor, eps: Tensor, y: Tensor | None) -> Tensor:
@@ -287,15 +294,14 @@ class GAN:
         return self._extractor
 
     # ------------------------------------------------------------------ logs, checkpoints
-    _D_STATS = ("loss/d", "train/d_real", "train/d_fake", "loss/gp", "loss/r1")
+    _D_STATS = ("loss/d", "train/d_real", "train/d_fake", "loss/gp")
 
     def log_metrics(self) -> dict[str, float]:
         metrics = self.stats.pop_vector("d", self._D_STATS)
         metrics.update(self.stats.pop_vector("g", ("loss/g",)))
+        metrics.update(self.stats.pop_vector("r1", ("loss/r1",)))
         if self.cfg.gp_weight == 0:
             metrics.pop("loss/gp", None)
-        if self.cfg.r1_gamma == 0:
-            metrics.pop("loss/r1", None)
         if metrics:
             metrics["train/real_samples"] = self.images_seen
         return metrics

@@ -1,17 +1,16 @@
 """Mode coverage on the 2-D mixtures (PacGAN's protocol): ring8 and grid25, several seeds,
 the plain GAN vs the tuned preset; mean and standard error of modes captured and of the
-high-quality share (2,500 EMA-generator samples; within 3 std of a mode).
+high-quality share (2,500 samples of the EMA generator, G itself when ema_beta=0; within 3 std of a mode).
 
     python benchmarks/gan_mixtures.py                        # both data sets, 5 seeds, both presets
     python benchmarks/gan_mixtures.py --data ring8 --seeds 0 1 --presets best
 
-Presets: `vanilla` = the non-saturating GAN (Goodfellow et al. 2014) with constant learning
-rates (agent.lr_decay=false; the data preset's other keys and step budget still apply);
-`best` = agent=gan with conf/agent_data/gan_<data>.yaml (ring8:
-z_dim 8, batch 128, learning rates annealed to 0 over 12k steps, EMA 0.99; grid25: z_dim 2,
-R1 0.01, batch 64, the same annealing over 12k steps, EMA 0.99). Bars: ring8 8/8 modes and
->= 95% high quality; grid25 >= 24.5/25 and >= 90%; under 5 minutes of CPU a run (cpu_s, one
-torch thread). Results go to benchmarks/out/gan_mixtures.json (--out).
+Presets: `vanilla` = the plain non-saturating GAN (Goodfellow et al. 2014): constant learning
+rates, no R1, no EMA (agent.lr_decay=false agent.r1_gamma=0 agent.ema_beta=0), with the data
+preset's networks, z_dim and step budget, so the difference is the recipe; `best` = agent=gan
+with conf/agent_data/gan_<data>.yaml (see those files). Bars: ring8 8/8 modes and >= 95% high
+quality; grid25 >= 24.5/25 and >= 90%; under 5 minutes of CPU a run (cpu_s, one torch thread).
+Results go to benchmarks/out/gan_mixtures.json (--out).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PRESETS = {
-    "vanilla": ["agent=gan", "agent.lr_decay=false"],
+    "vanilla": ["agent=gan", "agent.lr_decay=false", "agent.r1_gamma=0", "agent.ema_beta=0"],
     "best": ["agent=gan"],  # + conf/agent_data/gan_<data>.yaml
 }
 BARS = {"ring8": (8.0, 0.95), "grid25": (24.5, 0.90)}

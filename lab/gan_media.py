@@ -54,11 +54,14 @@ def scatter_image(points: Any, modes: Any, std: float, size: int = SCATTER_SIZE)
     lo, hi = m.min() - 0.5 * (np.ptp(m) or 1), m.max() + 0.5 * (np.ptp(m) or 1)
     to_px = lambda v: ((v - lo) / (hi - lo) * (size - 1)).round().astype(int)
     img = np.full((size, size, 3), 255, np.uint8)
-    yy, xx = np.mgrid[0:size, 0:size]
     r = max(3 * std / (hi - lo) * (size - 1), 1.5)
+    w = int(np.ceil(r + 1))  # each ring is drawn in its own small window, not over the whole image
+    dy, dx = np.mgrid[-w:w + 1, -w:w + 1]
+    ring = np.abs(np.hypot(dx, dy) - r) < 0.8
     for cx, cy in to_px(m):
-        ring = np.abs(np.hypot(xx - cx, (size - 1 - yy) - cy) - r) < 0.8
-        img[ring] = (230, 60, 60)
+        rows, cols = (size - 1 - cy) + dy[ring], cx + dx[ring]
+        inside = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
+        img[rows[inside], cols[inside]] = (230, 60, 60)
     px = to_px(p)
     keep = ((px >= 0) & (px < size)).all(axis=1)
     px = px[keep]

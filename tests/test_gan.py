@@ -70,6 +70,41 @@ def test_ema_follows_the_generator_with_warm_up() -> None:
         torch.testing.assert_close(p, b + (1 - 2 / 11))
 
 
+def test_lazy_r1_penalises_every_kth_d_step_scaled_by_k() -> None:
+    """agent.r1_every=k: D steps 0, k, 2k... carry k * gamma/2 |grad D(real)|^2, the others none;
+    agent.r1_decay scales gamma by D's current learning-rate factor."""
+    from omegaconf import OmegaConf
+
+    from agents.gan import build
+    from envs.data import make_dataset
+    from lab.learner import Phase
+
+    source = make_dataset("ring8")
+
+    def d_loss_at(step: int, *over: str, lr_scale: float = 1.0) -> tuple[float, float | None]:
+        torch.manual_seed(0)
+        gan = build(source, OmegaConf.to_object(compose(["agent=gan", *SMALL_MLP, *over]).agent), torch.device("cpu"))
+        gan.opt_D.param_groups[0]["lr"] *= lr_scale
+        gan.ema_updates = step
+        batch, _ = gan.collect(source)
+        phase = Phase("discriminator", gan.opt_D, list(gan.D.parameters()), None)
+        loss = next(iter(gan.losses(phase, batch))).item()
+        return loss, gan.log_metrics().get("loss/r1")
+
+    plain, no_r1 = d_loss_at(0, "agent.r1_gamma=0")  # (the ring8 preset has R1 0.01)
+    assert no_r1 is None
+    eager, r1 = d_loss_at(0, "agent.r1_gamma=0.5")
+    assert r1 > 0 and eager == pytest.approx(plain + 0.5 * 0.5 * r1, rel=1e-5)
+    for step in range(7):
+        lazy, logged = d_loss_at(step, "agent.r1_gamma=0.5", "agent.r1_every=3")
+        if step % 3:
+            assert lazy == pytest.approx(plain, rel=1e-6) and logged is None, step
+        else:
+            assert lazy == pytest.approx(plain + 3 * 0.5 * 0.5 * r1, rel=1e-5) and logged == pytest.approx(r1)
+    decayed, _ = d_loss_at(0, "agent.r1_gamma=0.5", "agent.r1_decay=true", lr_scale=0.25)
+    assert decayed == pytest.approx(plain + 0.25 * 0.5 * 0.5 * r1, rel=1e-5)
+
+
 @pytest.mark.parametrize("size", [8, 16, 32, 64])
 def test_dcgan_adapts_to_image_size_and_channels(size: int) -> None:
     from agents.gan_networks import DCGANDiscriminator, DCGANGenerator
@@ -152,7 +187,8 @@ def _strip(lines: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize("agent,extra", [
-    ("gan", ["data=ring8", *SMALL_MLP, "agent.pack=2", "agent.lr_decay=true"]),
+    ("gan", ["data=ring8", *SMALL_MLP, "agent.pack=2", "agent.lr_decay=true", "agent.r1_gamma=0.1",
+             "agent.r1_every=3", "agent.r1_decay=true"]),  # resumes at step 8: between two lazy R1 steps
     ("wgan_gp", [*SMALL_DCGAN, "agent.n_critic=2", "agent.conditional=true"]),
 ])
 def test_half_resume_half_equals_one_go(agent: str, extra: list[str], tmp_path: Path) -> None:
