@@ -7,7 +7,7 @@ high-quality share (2,500 samples of the EMA generator, G itself when ema_beta=0
 
 Presets: `vanilla` = the plain non-saturating GAN (Goodfellow et al. 2014): constant learning
 rates, no R1, no EMA (agent.lr_decay=false agent.r1_gamma=0 agent.ema_beta=0), with the data
-preset's networks, z_dim and step budget, so the difference is the recipe; `best` = agent=gan
+preset's networks, z_dim, batch size and step budget, so the difference is the recipe; `best` = agent=gan
 with conf/agent_data/gan_<data>.yaml (see those files). Bars: ring8 8/8 modes and >= 95% high
 quality; grid25 >= 24.5/25 and >= 90%; under 5 minutes of CPU a run (cpu_s, one torch thread).
 Results go to benchmarks/out/gan_mixtures.json (--out).

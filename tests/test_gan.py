@@ -241,3 +241,12 @@ def test_best_preset_covers_the_ring_of_8(tmp_path: Path) -> None:
     result = train(["agent=gan", "data=ring8", "seed=0", "trainer.eval_every=6000"], tmp_path / "run")
     assert result["completed"]
     assert result["final"]["modes"] == 8 and result["final"]["hq_fraction"] >= 0.95
+
+
+@pytest.mark.slow
+def test_best_preset_covers_the_grid_of_25(tmp_path: Path) -> None:
+    # conf/agent_data/gan_grid25.yaml as it is (16k generator steps, batch 128, fading lazy R1,
+    # ~230 s of one CPU core); the bar per run: all 25 modes and >= 90% high quality (PacGAN)
+    result = train(["agent=gan", "data=grid25", "seed=0", "trainer.eval_every=8000"], tmp_path / "run")
+    assert result["completed"]
+    assert result["final"]["modes"] == 25 and result["final"]["hq_fraction"] >= 0.90
