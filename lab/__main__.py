@@ -45,17 +45,53 @@ def _follower_argv(argv: list[str]) -> list[str]:
     return [*keep, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
 
 
+_HELP = ("--help", "-h", "--hydra-help", "--info", "-i")
+_NO_JOB = (*_HELP, "--cfg", "-c", "--shell-completion", "-sc")  # Hydra prints, runs nothing
+
+
+def _claim_output_dir(argv: list[str]) -> list[str]:
+    """Hydra names the run (or sweep) directory by the second it starts, so two launches of the
+    same agent and env in one second (a shell loop over seeds) would share one directory and the
+    second would rewrite the first's .hydra/. Create the directory here instead, atomically
+    (mkdir fails when it exists), as `<name>_2`, `_3`, ... on a clash, and hand it to Hydra."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from lab.errors import _first_values
+
+    key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in argv) else "hydra.run.dir"
+    if any(a.startswith(key + "=") for a in argv):
+        return argv
+    overrides = next(iter(_first_values([a for a in argv if not a.startswith("-")])), [])
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # for ${hydra:runtime.choices...} in the name
+    base = Path(str(OmegaConf.select(cfg, key)))
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}_{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        quoted = str(path).replace("\\", "\\\\").replace("'", "\\'")
+        return [*argv, f"{key}='{quoted}'"]
+    return argv
+
+
 def main() -> None:
     register_configs()
     argv = sys.argv[1:]
     if int(os.environ.get("RANK", "0")) > 0:  # trainer.distributed=ddp: rank 0 owns the run dir
         argv = sys.argv[1:] = _follower_argv(argv)
-    if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i") or a.startswith("--info")
-               for a in argv):
+    if not any(a in _HELP or a.startswith("--info") for a in argv):
         error = preflight(CONF_DIR, argv)
         if error:
             print(f"lab: error: {error}", file=sys.stderr)
             sys.exit(2)
+    if not any(a in _NO_JOB or a.startswith(("--info", "--cfg=")) for a in argv):
+        argv = sys.argv[1:] = _claim_output_dir(argv)
     try:
         _hydra_main()
     except Exception as exc:  # Hydra re-raises config errors met after the preflight

@@ -34,6 +34,40 @@ def test_cli_run_writes_the_documented_run_directory(tmp_path: Path) -> None:
     assert "eval at step 4,096" in proc.stderr and "completed" in proc.stderr
 
 
+def test_launches_in_the_same_second_get_their_own_run_directories(tmp_path: Path, monkeypatch) -> None:
+    # a shell loop over seeds starts runs of the same agent and env within one second; Hydra's
+    # name has second resolution, so each launch claims its directory: here three launches at a
+    # frozen 10:00:00
+    import datetime as dt
+
+    from lab.__main__ import _claim_output_dir
+    from lab.config import register_configs
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: ANN001, ANN206
+            return dt.datetime(2026, 1, 2, 10, 0, 0)
+
+    monkeypatch.setattr("hydra.core.utils.datetime", Frozen)
+    register_configs()  # as `python -m lab` does first
+    runs = tmp_path / "it's runs"  # a quote and a space survive Hydra's override parser
+    claims = [_claim_output_dir(["agent=ppo", "env=cartpole", f'runs_dir="{runs}"'])[-1] for _ in range(3)]
+    day = runs / "2026-01-02"
+    assert claims == [f"hydra.run.dir='{str(day / name).replace(chr(39), chr(92) + chr(39))}'"
+                      for name in ("10-00-00_ppo_cartpole", "10-00-00_ppo_cartpole_2", "10-00-00_ppo_cartpole_3")]
+    assert sorted(p.name for p in day.iterdir()) == ["10-00-00_ppo_cartpole", "10-00-00_ppo_cartpole_2",
+                                                      "10-00-00_ppo_cartpole_3"]
+    assert not any(any(d.iterdir()) for d in day.iterdir())
+    # the claimed, quoted directory is where Hydra runs the job
+    proc = cli(["agent=ppo", "env=cartpole", "trainer.total_steps=512", "trainer.eval_every=0",
+                "trainer.eval_episodes=1", "wandb.mode=disabled", f'runs_dir="{runs}"'])
+    assert proc.returncode == 0, proc.stderr
+    made = [d for d in runs.glob("*/*") if (d / "result.json").is_file()]
+    assert len(made) == 1 and made[0].parent.name != "2026-01-02"
+    assert (made[0] / ".hydra" / "overrides.yaml").is_file()
+    assert not any(any(d.iterdir()) for d in day.iterdir())  # nothing written into the claims above
+
+
 @pytest.mark.parametrize("extra", [
     ["trainer.precision=bf16"],
     ["trainer.compile=true", "trainer.total_steps=1024"],
