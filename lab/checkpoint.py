@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ PREVIOUS = "prev.pt"
 def save(state: dict[str, Any], path: Path, keep_previous: bool = False) -> None:
     """Atomically write `state` to `path` (temp file + fsync + rename).
 
-    keep_previous: first move the current file to `prev.pt` beside it, so a checkpoint that is
+    keep_previous: the current file stays on as `prev.pt` beside it, so a checkpoint that is
     later found corrupt (a bad disk, a copy cut short) still has a good predecessor."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -37,12 +38,29 @@ def save(state: dict[str, Any], path: Path, keep_previous: bool = False) -> None
             f.flush()
             os.fsync(f.fileno())
         if keep_previous and path.exists():
-            os.replace(path, path.with_name(PREVIOUS))
-        os.replace(tmp, path)
+            _keep_as_previous(path)
+        os.replace(tmp, path)  # last.pt names the old checkpoint or the new one, never nothing
         _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _keep_as_previous(path: Path) -> None:
+    """prev.pt becomes a second name of the current file (a hard link, a copy where links are not
+    supported), made under a temp name and renamed into place: unlike moving last.pt away first,
+    a kill at any instant leaves last.pt whole."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{PREVIOUS}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copy2(path, tmp)
+        os.replace(tmp, path.with_name(PREVIOUS))
+    finally:  # also when prev.pt already was this file: rename() of two links to one file is a no-op
+        Path(tmp).unlink(missing_ok=True)
 
 
 def remove_stale_temps(directory: Path) -> int:

@@ -98,6 +98,46 @@ def fake_wandb(behaviour: str, release: threading.Event) -> types.ModuleType:
     return module
 
 
+@pytest.mark.parametrize("links", [True, False], ids=["hard-link", "copy"])
+def test_a_kill_at_any_instant_of_a_checkpoint_write_leaves_last_pt_whole(links: bool, tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    # the kill loops (test_kill.py) hit this window by chance: die at each file operation of
+    # save(keep_previous=True) in turn; last.pt must load after every one, old or new
+    path = tmp_path / "last.pt"
+    ckpt.save({"step": 1}, path)
+    if not links:  # a file system without hard links: prev.pt is a copy
+        monkeypatch.setattr(ckpt.os, "link", lambda *a: (_ for _ in ()).throw(OSError(errno.EPERM, "no links")))
+    real = {name: getattr(ckpt.os, name) for name in ("replace", "link", "fsync")}
+    good = 1
+    for die_at in range(5):  # save makes 3 (copy) or 4 (link) of these calls, then its dir fsync
+        calls = []
+
+        def dying(name: str):
+            def op(*args):
+                calls.append(name)
+                if len(calls) > die_at:
+                    raise KeyboardInterrupt("killed")
+                return real[name](*args)
+            return op
+
+        with monkeypatch.context() as m:
+            for name in real:
+                if links or name != "link":
+                    m.setattr(ckpt.os, name, dying(name))
+            try:
+                ckpt.save({"step": 10 + die_at}, path, keep_previous=True)
+            except KeyboardInterrupt:
+                pass
+        state, loaded_from, _ = ckpt.load_for_resume(path)
+        assert loaded_from == path, (die_at, calls)  # never a fall-back to prev.pt
+        assert state["step"] in (good, 10 + die_at), (die_at, calls)
+        assert not list(tmp_path.glob(".*.tmp")), (die_at, calls)  # a write that died cleans up
+        good = state["step"]
+    assert good == 14  # the last attempt outlived every call
+    ckpt.save({"step": 20}, path, keep_previous=True)
+    assert ckpt.load(path)["step"] == 20 and ckpt.load(path.with_name("prev.pt"))["step"] == 14
+
+
 @pytest.mark.parametrize("behaviour", ["init raises", "init hangs", "log raises", "log hangs"])
 def test_wandb_that_raises_or_hangs_never_stops_or_slows_training(behaviour: str, tmp_path: Path,
                                                                   monkeypatch) -> None:
