@@ -68,13 +68,17 @@ def _claim_output_dir(argv: list[str]) -> list[str]:
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:runtime.choices...} in the name
     base = Path(str(OmegaConf.select(cfg, key)))
-    base.parent.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         path = base if n == 1 else base.with_name(f"{base.name}_{n}")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:
+            print(f"lab: error: cannot create the run directory {path}: {exc.strerror or exc} "
+                  f"(set runs_dir=... or {key}=...)", file=sys.stderr)
+            sys.exit(2)
         quoted = str(path).replace("\\", "\\\\").replace("'", "\\'")
         return [*argv, f"{key}='{quoted}'"]
     return argv

@@ -68,6 +68,15 @@ def test_launches_in_the_same_second_get_their_own_run_directories(tmp_path: Pat
     assert not any(any(d.iterdir()) for d in day.iterdir())  # nothing written into the claims above
 
 
+def test_a_run_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("not a directory")
+    proc = cli(["agent=ppo", "env=cartpole", f"runs_dir={tmp_path / 'a_file' / 'runs'}"])
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lab: error: cannot create the run directory {tmp_path}/a_file/runs/")
+    assert lines[0].endswith(": Not a directory (set runs_dir=... or hydra.run.dir=...)")
+
+
 @pytest.mark.parametrize("extra", [
     ["trainer.precision=bf16"],
     ["trainer.compile=true", "trainer.total_steps=1024"],
