@@ -16,12 +16,13 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 from lab.config import register_configs
-from lab.errors import explain_hydra_error, preflight
+from lab.errors import check_overrides, explain_hydra_error
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -49,23 +50,18 @@ _HELP = ("--help", "-h", "--hydra-help", "--info", "-i")
 _NO_JOB = (*_HELP, "--cfg", "-c", "--shell-completion", "-sc")  # Hydra prints, runs nothing
 
 
-def _claim_output_dir(argv: list[str]) -> list[str]:
+def _claim_output_dir(argv: list[str], cfg: Any) -> list[str]:
     """Hydra names the run (or sweep) directory by the second it starts, so two launches of the
     same agent and env in one second (a shell loop over seeds) would share one directory and the
     second would rewrite the first's .hydra/. Create the directory here instead, atomically
-    (mkdir fails when it exists), as `<name>_2`, `_3`, ... on a clash, and hand it to Hydra."""
-    from hydra import compose, initialize_config_dir
+    (mkdir fails when it exists), as `<name>_2`, `_3`, ... on a clash, and hand it to Hydra.
+    `cfg`: the preflight's composed config, with its `hydra` node."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from lab.errors import _first_values
-
     key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in argv) else "hydra.run.dir"
-    if any(a.startswith(key + "=") for a in argv):
+    if cfg is None or any(a.startswith(key + "=") for a in argv):
         return argv
-    overrides = next(iter(_first_values([a for a in argv if not a.startswith("-")])), [])
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:runtime.choices...} in the name
     base = Path(str(OmegaConf.select(cfg, key)))
     for n in range(1, 1000):
@@ -90,12 +86,12 @@ def main() -> None:
     if int(os.environ.get("RANK", "0")) > 0:  # trainer.distributed=ddp: rank 0 owns the run dir
         argv = sys.argv[1:] = _follower_argv(argv)
     if not any(a in _HELP or a.startswith("--info") for a in argv):
-        error = preflight(CONF_DIR, argv)
+        error, cfg = check_overrides(CONF_DIR, argv)
         if error:
             print(f"lab: error: {error}", file=sys.stderr)
             sys.exit(2)
-    if not any(a in _NO_JOB or a.startswith(("--info", "--cfg=")) for a in argv):
-        argv = sys.argv[1:] = _claim_output_dir(argv)
+        if not any(a in _NO_JOB or a.startswith("--cfg=") for a in argv):
+            argv = sys.argv[1:] = _claim_output_dir(argv, cfg)
     try:
         _hydra_main()
     except Exception as exc:  # Hydra re-raises config errors met after the preflight

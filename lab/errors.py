@@ -8,7 +8,7 @@ The helpers below turn Hydra/OmegaConf composition errors into such lines.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 
 class LabError(Exception):
@@ -102,6 +102,12 @@ def _first_values(overrides: list[str]) -> Iterable[list[str]]:
 
 def preflight(conf_dir: str, argv: list[str]) -> str | None:
     """Compose the config for `argv` (each sweep value once) and return an error line, or None."""
+    return check_overrides(conf_dir, argv)[0]
+
+
+def check_overrides(conf_dir: str, argv: list[str]) -> tuple[str | None, Any]:
+    """preflight's error line (or None), and the first combination's config with its `hydra` node
+    (what names the run directory: lab/__main__.py claims it from this, composing nothing twice)."""
     from hydra import compose, initialize_config_dir
 
     from lab.config import validate
@@ -118,18 +124,20 @@ def preflight(conf_dir: str, argv: list[str]) -> str | None:
                 overrides.remove(argv[i + 1])
     try:
         combos = list(_first_values(overrides)) if multirun else [overrides]
+        first = None
         for combo in combos:
             with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
-                cfg = compose("config", overrides=combo)
+                cfg = compose("config", overrides=combo, return_hydra_config=first is None)
+            first = cfg if first is None else first
             error = validate(cfg)
             if error:
-                return error
-        return missing_launcher(conf_dir, argv)
+                return error, None
+        return missing_launcher(conf_dir, argv), first
     except Exception as exc:
         message = explain_hydra_error(exc)
         if message is None:
             raise
-        return message
+        return message, None
 
 
 # Launcher plugins kept out of the main environment, and where to get them.

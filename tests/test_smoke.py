@@ -40,8 +40,9 @@ def test_launches_in_the_same_second_get_their_own_run_directories(tmp_path: Pat
     # frozen 10:00:00
     import datetime as dt
 
-    from lab.__main__ import _claim_output_dir
+    from lab.__main__ import CONF_DIR, _claim_output_dir
     from lab.config import register_configs
+    from lab.errors import check_overrides
 
     class Frozen(dt.datetime):
         @classmethod
@@ -51,7 +52,8 @@ def test_launches_in_the_same_second_get_their_own_run_directories(tmp_path: Pat
     monkeypatch.setattr("hydra.core.utils.datetime", Frozen)
     register_configs()  # as `python -m lab` does first
     runs = tmp_path / "it's runs"  # a quote and a space survive Hydra's override parser
-    claims = [_claim_output_dir(["agent=ppo", "env=cartpole", f'runs_dir="{runs}"'])[-1] for _ in range(3)]
+    argv = ["agent=ppo", "env=cartpole", f'runs_dir="{runs}"']
+    claims = [_claim_output_dir(argv, check_overrides(CONF_DIR, argv)[1])[-1] for _ in range(3)]
     day = runs / "2026-01-02"
     assert claims == [f"hydra.run.dir='{str(day / name).replace(chr(39), chr(92) + chr(39))}'"
                       for name in ("10-00-00_ppo_cartpole", "10-00-00_ppo_cartpole_2", "10-00-00_ppo_cartpole_3")]
