@@ -7,6 +7,7 @@ The helpers below turn Hydra/OmegaConf composition errors into such lines.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Iterable
 
@@ -113,8 +114,9 @@ def check_overrides(conf_dir: str, argv: list[str]) -> tuple[str | None, Any]:
     from lab.config import validate
 
     multirun = any(a in ("-m", "--multirun") for a in argv)
-    overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra.")
-                 and not a.startswith("hydra/")]
+    # hydra.searchpath stays: presets outside conf/ (a tuning study's) are found through it
+    overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra/")
+                 and (not a.startswith("hydra.") or a.startswith("hydra.searchpath="))]
     # `--cfg job` and friends take a value that is not an override
     for flag in ("--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
                  "--config-dir", "-cd", "--experimental-rerun"):
@@ -126,6 +128,9 @@ def check_overrides(conf_dir: str, argv: list[str]) -> tuple[str | None, Any]:
         combos = list(_first_values(overrides)) if multirun else [overrides]
         first = None
         for combo in combos:
+            error = _missing_preset(conf_dir, combo)
+            if error:
+                return error, None
             with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
                 cfg = compose("config", overrides=combo, return_hydra_config=first is None)
             first = cfg if first is None else first
@@ -138,6 +143,41 @@ def check_overrides(conf_dir: str, argv: list[str]) -> tuple[str | None, Any]:
         if message is None:
             raise
         return message, None
+
+
+# Groups the root config loads as `optional`: Hydra skips an optional default whose option it
+# cannot find, so without this check `agent_env=typo` (or a tuning study's preset without the
+# hydra.searchpath that finds it) would train silently without the preset.
+_OPTIONAL_GROUPS = ("agent_env", "agent_data")
+
+
+def _missing_preset(conf_dir: str, overrides: list[str]) -> str | None:
+    """One line for a hydra.searchpath directory that does not exist or an optional preset not found."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from lab.config import did_you_mean
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    searchpath = [text for text, ov in zip(overrides, parsed) if ov.get_key_element() == "hydra.searchpath"]
+    for ov in parsed:
+        if ov.get_key_element() == "hydra.searchpath" and isinstance(ov.value(), list):
+            for entry in ov.value():
+                path = str(entry).removeprefix("file://")
+                if str(entry).startswith("file://") and not os.path.isdir(path):
+                    return f"hydra.searchpath: no directory {path} (give file://DIR, e.g. a tuning study's directory)"
+    chosen = [(ov.key_or_group, ov.value()) for ov in parsed
+              if ov.key_or_group in _OPTIONAL_GROUPS and not ov.is_delete() and isinstance(ov.value(), str)]
+    for group, name in chosen:
+        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+            options = GlobalHydra.instance().config_loader().get_group_options(  # type: ignore[union-attr]
+                group, config_name="config", overrides=searchpath)
+        if name not in options:
+            hint = "" if searchpath else "; a tuning study's preset also needs 'hydra.searchpath=[file://STUDY_DIR]'"
+            return (f"unknown {group} '{name}'; choose one of: {', '.join(sorted(options))}"
+                    f"{did_you_mean(name, options)}{hint}")
+    return None
 
 
 # Launcher plugins kept out of the main environment, and where to get them.

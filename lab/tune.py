@@ -1,18 +1,23 @@
-"""Hyperparameter tuning with Optuna: `python -m lab.tune NAME [--trials N] [--workers K]`.
+"""Hyperparameter tuning with Optuna: `python -m lab.tune NAME [--trials N] [--workers K] [--out DIR] [--force]`.
 
 NAME is a search space in conf/tune/NAME.yaml (or a path): the overrides every trial starts
 from, the metric and its direction, the pruner, and the space (float/int ranges, log scale,
-categorical). Each trial is one in-process lab run under runs/tune/NAME/trial_<n>/; every
-evaluation is reported to Optuna, and a pruner (median, or successive halving as in
-rl-baselines3-zoo) stops unpromising trials early, with a checkpoint like any stopped run.
+categorical). Each trial is one in-process lab run under the study directory (runs/tune/NAME/
+under the current directory, or --out), in trial_<n>/; every evaluation is reported to Optuna,
+and a pruner (median, or successive halving as in rl-baselines3-zoo) stops unpromising trials
+early, with a checkpoint like any stopped run.
 
-The study lives in an SQLite file (runs/tune/NAME/study.db) with heartbeats: kill the command
+The study lives in an SQLite file (<study dir>/study.db) with heartbeats: kill the command
 and run it again and it continues the same study (a trial that was running when it was killed
 is marked failed and not counted); point several machines at one database to share it.
-At the end the best trial is written as a preset the CLI uses directly:
+At the end the best trial is written next to the study, never into the lab's own conf/ (whose
+presets are shipped, and may sit in site-packages): <study dir>/agent_env/NAME_best.yaml
+(agent_data/ for a GAN study), the base preset with the best values. Hydra finds it through
+its search path; an existing one is replaced only with --force:
 
     python -m lab.tune ppo_cartpole --trials 20 --workers 2
-    python -m lab agent=ppo env=cartpole agent_env=ppo_cartpole_tuned seed=7
+    python -m lab agent=ppo env=cartpole 'hydra.searchpath=[file://runs/tune/ppo_cartpole]' \
+        agent_env=ppo_cartpole_best seed=7
 """
 
 from __future__ import annotations
@@ -160,7 +165,10 @@ def _worker(name: str, spec: dict[str, Any], url: str, study_name: str, trials: 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=study_name, storage=storage(url),
                               sampler=_sampler(spec), pruner=make_pruner(spec.get("pruner", {})))
-    stop = MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    counted = (TrialState.COMPLETE, TrialState.PRUNED)
+    if len(study.get_trials(deepcopy=False, states=counted)) >= trials:
+        return  # the callback below is asked only after a trial: a finished study would run one more
+    stop = MaxTrialsCallback(trials, states=counted)
     study.optimize(objective_factory(name, spec, Path(out_dir), extra), callbacks=[stop],
                    catch=(RuntimeError,))
 
@@ -175,45 +183,120 @@ def _sampler(spec: dict[str, Any]) -> Any:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.get("n_startup_trials", 5))
 
 
-def write_preset(spec: dict[str, Any], best: Any, name: str, conf: Path = CONF) -> Path:
-    """conf/agent_env/<agent>_<env>_tuned.yaml: the base preset with the best trial's values."""
-    from omegaconf import OmegaConf
+def preset_path(spec: dict[str, Any], name: str, out_dir: Path) -> tuple[str, Path]:
+    """Where a study's best trial goes: (its config group, <out_dir>/<group>/<name>_best.yaml).
+
+    The `_best` suffix keeps it from being shadowed by a shipped preset: Hydra searches the lab's
+    conf/ before `hydra.searchpath`, so `agent_env/ppo_cartpole.yaml` there would win over ours.
+    """
+    overrides = dict(o.split("=", 1) for o in spec["overrides"] if "=" in o)
+    group = "agent_data" if overrides.get("data", "none") != "none" else "agent_env"
+    return group, out_dir / group / f"{name}_best.yaml"
+
+
+def _base_preset(spec: dict[str, Any]) -> Path:
+    """The shipped pair preset the study's runs loaded (conf/agent_env/<agent>_<env>.yaml): the preset refines it."""
+    overrides = dict(o.split("=", 1) for o in spec["overrides"] if "=" in o)
+    agent = overrides.get("agent", "ppo")
+    if overrides.get("data", "none") != "none":
+        return CONF / "agent_data" / f"{agent}_{overrides['data']}.yaml"
+    return CONF / "agent_env" / f"{agent}_{overrides.get('env', 'cartpole')}.yaml"
+
+
+def usage_line(spec: dict[str, Any], name: str, out_dir: Path) -> str:
+    """The command that trains with a study's preset (what the preset's header and the final message show)."""
+    import shlex
 
     overrides = dict(o.split("=", 1) for o in spec["overrides"] if "=" in o)
-    agent, source = overrides.get("agent", "ppo"), overrides.get("env") or overrides.get("data", "none")
-    group = "agent_env" if "env" in overrides else "agent_data"
-    base_path = CONF / group / f"{agent}_{source}.yaml"  # the shipped preset it refines
-    preset = OmegaConf.load(base_path) if base_path.is_file() else OmegaConf.create({})
-    # the study's agent/env settings and the best values; its trainer budget stays the preset's
-    dotted = [o for o in spec["overrides"] if o.split("=", 1)[0].startswith(("agent.", "env.", "data."))]
-    dotted += [f"{k}={v}" for k, v in best.params.items()]
+    group, path = preset_path(spec, name, out_dir)
+    pair = [f"{k}={overrides[k]}" for k in ("agent", "env", "data") if k in overrides]
+    return " ".join(["python -m lab", *pair, shlex.quote(f"hydra.searchpath=[file://{out_dir}]"),
+                     f"{group}={path.stem}"])
+
+
+def check_writable(out_dir: Path, url: str, preset: Path | None, force: bool) -> None:
+    """Refuse, before any trial runs, to write into the lab's own conf/, over an existing preset, or
+    a preset that a shipped one of the same name would hide."""
+    places = [("the study directory", out_dir, "--out DIR (default runs/tune/<space> in the current directory)")]
+    if url.startswith("sqlite:///"):
+        places.append(("the study database", Path(url[len("sqlite:///"):]).resolve(), "--storage URL"))
+    for what, place, option in places:
+        if place.is_relative_to(CONF.resolve()):
+            raise LabError(f"{what} {place} is inside the lab's own config directory {CONF}: lab.tune never "
+                           f"writes there; give {option} elsewhere")
+    shipped = None if preset is None else CONF / preset.parent.name / preset.name
+    if shipped is not None and shipped.exists():
+        raise LabError(f"the study's preset {preset.parent.name}={preset.stem} would be hidden by the shipped "
+                       f"{shipped.relative_to(ROOT)}; rename the search space or pass --no-preset")
+    if preset is not None and preset.exists() and not force:
+        raise LabError(f"{preset} already exists (the preset of an earlier run of this study); pass --force to "
+                       f"replace it, or --no-preset")
+
+
+def write_preset(spec: dict[str, Any], best: Any, name: str, out_dir: Path, force: bool = False) -> Path:
+    """<out_dir>/<group>/<name>_best.yaml: the base preset with the best trial's values.
+
+    Written whole or not at all (a temporary file linked or renamed into place); without `force`
+    an existing file is never replaced, even one another process wrote while this study ran.
+    """
+    from omegaconf import OmegaConf
+
+    group, path = preset_path(spec, name, out_dir)
+    base = _base_preset(spec)
+    preset = OmegaConf.load(base) if base.is_file() else OmegaConf.create({})
+    # the best trial's agent/env/data settings (the study's, the command line's, the sampled
+    # values); its trainer budget stays the preset's: a study's budgets are cut short to compare
+    tried = best.user_attrs.get("overrides") or [*spec["overrides"], *(f"{k}={v}" for k, v in best.params.items())]
+    dotted = [o for o in tried if o.split("=", 1)[0].startswith(("agent.", "env.", "data."))]
     preset = OmegaConf.merge(preset, OmegaConf.from_dotlist(dotted))
-    path = conf / group / f"{agent}_{source}_tuned.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = (f"# @package _global_\n# Tuned by `python -m lab.tune {name}`: trial {best.number}, "
-              f"{spec['metric']} = {best.value:.4g}. Use: {group}={agent}_{source}_tuned\n")
-    path.write_text(header + OmegaConf.to_yaml(preset))
+              f"{spec['metric']} = {best.value:.4g}, "
+              f"{f'refining {base.relative_to(ROOT)}' if base.is_file() else 'no shipped preset to refine'}.\n"
+              f"# Use: {usage_line(spec, name, out_dir)}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(header + OmegaConf.to_yaml(preset))
+    try:
+        if force:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if the file exists: no check-then-write race
+    except FileExistsError:
+        raise LabError(f"{path} already exists (written while this study ran); pass --force to replace it, "
+                       f"or --no-preset") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # one line, like every other lab error (argparse prints the usage block as well)
+        print(f"lab.tune: error: {message} (see python -m lab.tune --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.tune", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m lab.tune", description=__doc__.splitlines()[0])
     parser.add_argument("space", help="conf/tune/<space>.yaml or a path")
     parser.add_argument("--trials", type=int, default=None, help="total trials (completed + pruned)")
     parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     parser.add_argument("--storage", default=None, help="an optuna RDB URL (default sqlite in the study dir)")
-    parser.add_argument("--out", type=Path, default=None, help="study directory (default runs/tune/<space>)")
-    parser.add_argument("--no-preset", action="store_true", help="don't write the tuned preset")
-    parser.add_argument("--conf", type=Path, default=CONF, help="config dir the preset goes to (default: conf/)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="study directory: trials, study.db, the preset (default runs/tune/<space>)")
+    parser.add_argument("--no-preset", action="store_true", help="don't write the best trial's preset")
+    parser.add_argument("--force", action="store_true", help="replace the study's existing preset")
     parser.add_argument("overrides", nargs="*", help="extra lab overrides for every trial")
     args = parser.parse_args(argv)
     try:
         name, spec = load_space(args.space)
+        out_dir = (args.out or Path("runs") / "tune" / name).resolve()
+        url = args.storage or f"sqlite:///{out_dir / 'study.db'}"
+        preset = None if args.no_preset else preset_path(spec, name, out_dir)[1]
+        check_writable(out_dir, url, preset, args.force)
         import optuna
 
-        out_dir = (args.out or Path("runs") / "tune" / name).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
-        url = args.storage or f"sqlite:///{out_dir / 'study.db'}"
         trials = args.trials or spec.get("trials", 20)
         study = optuna.create_study(study_name=name, storage=storage(url), load_if_exists=True,
                                     direction=spec.get("direction", "maximize"))
@@ -230,21 +313,21 @@ def main(argv: list[str] | None = None) -> int:
             for p in procs:
                 p.join()
         study = optuna.load_study(study_name=name, storage=storage(url))
+        states = [t.state.name for t in study.trials]
+        print(f"trials: {states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned, "
+              f"{states.count('FAIL')} failed", file=sys.stderr)
+        try:
+            best = study.best_trial
+        except ValueError:
+            print("lab.tune: no trial completed", file=sys.stderr)
+            return 1
+        print(f"best: trial {best.number}, {spec['metric']} = {best.value:.4g}, params {best.params}")
+        if not args.no_preset:
+            path = write_preset(spec, best, name, out_dir, force=args.force)
+            print(f"wrote {path}\nuse it: {usage_line(spec, name, out_dir)}")
     except LabError as exc:
         print(f"lab.tune: error: {exc}", file=sys.stderr)
         return 2
-    states = [t.state.name for t in study.trials]
-    print(f"trials: {states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned, "
-          f"{states.count('FAIL')} failed", file=sys.stderr)
-    try:
-        best = study.best_trial
-    except ValueError:
-        print("lab.tune: no trial completed", file=sys.stderr)
-        return 1
-    print(f"best: trial {best.number}, {spec['metric']} = {best.value:.4g}, params {best.params}")
-    if not args.no_preset:
-        path = write_preset(spec, best, name, args.conf)
-        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
 
 

@@ -98,8 +98,8 @@ def test_tuning_prunes_survives_a_kill_and_writes_a_usable_preset(tmp_path: Path
         "sampler": {"seed": 0, "n_startup_trials": 3},
         "space": {"agent.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
                   "agent.n_epochs": {"type": "int", "low": 1, "high": 4}}}))
-    out, conf = tmp_path / "study", tmp_path / "conf"
-    args = [str(space), "--trials", "8", "--out", str(out), "--conf", str(conf), "--workers", "2"]
+    out = tmp_path / "study"
+    args = [str(space), "--trials", "8", "--out", str(out), "--workers", "2"]
     first = _tune(args)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(list(out.glob("trial_*/result.json"))) < 2:
@@ -122,7 +122,7 @@ def test_tuning_prunes_survives_a_kill_and_writes_a_usable_preset(tmp_path: Path
     # 2 workers on one study: every trial has a directory of its own, none shared or clobbered
     dirs = sorted(out.glob("trial_*"))
     assert len(dirs) == len(study.trials) == len({t.number for t in study.trials})
-    preset = conf / "agent_env" / "ppo_cartpole_tuned.yaml"
+    preset = out / "agent_env" / "tiny_best.yaml"  # next to the study (tests/test_tune.py: never in conf/)
     text = preset.read_text()
     assert text.startswith("# @package _global_")
     values = yaml.safe_load(text)
