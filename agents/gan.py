@@ -100,8 +100,14 @@ class GAN:
             self.best_metric = ("score", "max")  # modes captured, then high-quality share
         else:
             self.best_metric = ("fid", "min")
-        self._real_features: Tensor | None = None
-        self._extractor: Any = None
+            from lab.metrics import PRDC_K
+
+            # evaluation scores as many fakes as there are held-out real images (min(eval_samples,
+            # half the data set)); the k-NN metrics need more than k of them: say so now, not at step N
+            if min(cfg.eval_samples, len(source) // 2) <= PRDC_K:
+                raise ValueError(f"image metrics need more than {PRDC_K} held-out real images: agent.eval_samples="
+                                 f"{cfg.eval_samples}, and {source.name} has {len(source)} images (half are held out)")
+        self._evaluator: Any = None  # lab.metrics.ImageEvaluator, built at the first evaluation
 
     # ------------------------------------------------------------------ the contract
     def phases(self) -> list[Phase]:
@@ -263,35 +269,41 @@ class GAN:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, source: Any, episodes: int) -> dict[str, Any]:
-        """Mixtures: PacGAN's modes / high-quality share / reverse KL; images: lab-feature FID, KID."""
-        from lab.metrics import fid_from_features, kid_from_features, mixture_metrics
-
+        """Mixtures: PacGAN's modes / high-quality share / reverse KL. Images: FID, KID, precision,
+        recall, density, coverage (k=5) in the features of the data set's own small classifier,
+        each beside `real_<metric>`, what held-out real images score; conditional GANs add
+        `class_diversity` (0: one image per class whatever z) and `real_class_diversity`."""
         n = self.cfg.eval_samples
         if self.kind == "points":
+            from lab.metrics import mixture_metrics
+
             m = mixture_metrics(self.sample(n), self.modes, self.std)
             return {"modes": m.modes_captured, "hq_fraction": m.high_quality, "reverse_kl": m.reverse_kl,
                     "score": m.modes_captured + m.high_quality, "mode_histogram": m.histogram}
-        fake_images = self.sample(n)
         # the extractor runs (and the first time, trains) on the CPU in float32 whatever the run's
-        # precision, so FIDs of bf16/fp16 runs stay comparable; the trainer evaluates under no_grad
+        # precision, so metrics of bf16/fp16 runs stay comparable; the trainer evaluates under no_grad
         with torch.enable_grad(), torch.autocast("cpu", enabled=False):
-            extractor = self._feature_extractor(source)
-            fake = extractor(fake_images)
-        result = {"fid": fid_from_features(self._real_features, fake)["fid"]}
-        result["kid"] = kid_from_features(self._real_features, fake, num_subsets=10, subset_size=1000)["kid"]
-        return result
+            evaluator = self._image_evaluator(source)
+            # as many fakes as held-out real images; a conditional G draws them for the held-out
+            # images' labels, so both sides have the same classes in the same proportions
+            labels = evaluator.held_out_labels if self.num_classes is not None else None
+            g = torch.Generator().manual_seed(self.eval_seed)  # the same z at every evaluation
+            z = torch.randn(evaluator.num_fake, self.cfg.z_dim, generator=g)
+            result = evaluator.score(self.generate(z, labels), labels)
+        real = evaluator.real if self.num_classes is not None else {k: v for k, v in evaluator.real.items()
+                                                                     if k != "class_diversity"}
+        return {**result, **{f"real_{k}": v for k, v in real.items()}}
 
-    def _feature_extractor(self, source: Any) -> Any:
-        """The data set's own small classifier (lab.metrics), trained once and cached; and the
-        features of a fixed set of real images, computed once per run."""
-        if self._extractor is None:
-            from lab.metrics import dataset_extractor
+    def _image_evaluator(self, source: Any) -> Any:
+        """The data set's own small classifier (lab.metrics), trained once and cached on disk; the
+        reference and held-out real features and the held-out set's scores, once per run."""
+        if self._evaluator is None:
+            from lab.metrics import ImageEvaluator, dataset_extractor
 
-            self._extractor = dataset_extractor(source, cache_dir())
-            self._extractor.module.eval()
-            real, _ = source.sample(self.cfg.eval_samples, torch.Generator().manual_seed(0))
-            self._real_features = self._extractor(real)
-        return self._extractor
+            extractor = dataset_extractor(source, cache_dir())
+            extractor.module.eval()
+            self._evaluator = ImageEvaluator(source, extractor, self.cfg.eval_samples)
+        return self._evaluator
 
     # ------------------------------------------------------------------ logs, checkpoints
     _D_STATS = ("loss/d", "train/d_real", "train/d_fake", "loss/gp")

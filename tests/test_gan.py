@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import compose, train
+from torch import nn
 
 from lab import checkpoint as ckpt
 
@@ -121,6 +122,7 @@ def test_dcgan_adapts_to_image_size_and_channels(size: int) -> None:
 
 
 # ---------------------------------------------------------------------------- every preset runs
+IMAGE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
 PRESETS = [
     ("gan", ["data=ring8", *SMALL_MLP], "mixture"),
     ("gan", ["data=grid25", *SMALL_MLP, "agent.pack=2"], "mixture"),
@@ -137,12 +139,20 @@ def test_every_preset_trains_and_reports_its_metrics(agent: str, extra: list[str
     run = tmp_path / "run"
     result = train([f"agent={agent}", *TINY, *extra], run)
     assert result["completed"] and result["steps"] == 8
-    keys = ["eval/modes", "eval/hq_fraction", "eval/reverse_kl"] if kind == "mixture" else ["eval/fid", "eval/kid"]
-    evals = [l for l in _lines(run) if "eval/" + keys[0][5:] in l]
+    if kind == "mixture":
+        keys = ["eval/modes", "eval/hq_fraction", "eval/reverse_kl"]
+    else:  # each image metric beside what held-out real images score; conditional: diversity too
+        keys = [f"eval/{real}{m}" for real in ("", "real_") for m in IMAGE_METRICS]
+        if agent == "cgan":
+            keys += ["eval/class_diversity", "eval/real_class_diversity"]
+    evals = [l for l in _lines(run) if keys[0] in l]
     assert [l["step"] for l in evals] == [4, 8]
     for line in evals:
-        assert all(k in line for k in keys)
+        assert sorted(k for k in line if k.startswith("eval/") and k != "eval/mode_histogram") == sorted(
+            keys + (["eval/score"] if kind == "mixture" else []))
     assert all(k[5:] in result["final"] for k in keys)
+    if kind == "images":  # the real baseline is computed once per run
+        assert all(evals[0][k] == evals[1][k] for k in keys if k.startswith("eval/real_"))
     assert any("loss/d" in l and "loss/g" in l for l in _lines(run))
     if kind == "mixture":
         assert len(result["final"]["mode_histogram"]) == (8 if "data=ring8" in extra else 25)
@@ -152,6 +162,56 @@ def test_every_preset_trains_and_reports_its_metrics(agent: str, extra: list[str
     media = run / "media"
     assert (media / "samples_000000004.png").is_file() and (media / "samples_000000008.png").is_file()
     assert (media / "evolution.gif").is_file() and (media / "interpolation.mp4").is_file()
+
+
+class _OnePerClass(nn.Module):
+    """A conditional "generator" that ignores its noise: the same real image for each class."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        super().__init__()
+        self.prototypes = torch.stack([images[labels == c][0] for c in range(10)])
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.prototypes[y]
+
+
+class _RealPerClass(nn.Module):
+    """A conditional "generator" as diverse as the data: z picks one of the real images of class y."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        super().__init__()
+        self.images, self.labels = images, labels
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        u = torch.special.ndtr(z[:, 0])  # uniform in (0, 1) for z ~ N(0, 1)
+        out = []
+        for u_i, y_i in zip(u, y):
+            pool = self.images[self.labels == y_i]
+            out.append(pool[min(int(u_i * len(pool)), len(pool) - 1)])
+        return torch.stack(out)
+
+
+def test_image_evaluation_sees_a_generator_that_ignores_its_noise() -> None:
+    from lab import run as lab_run
+
+    cfg = compose(["wandb.mode=disabled", "agent=cgan", "data=digits"])
+    source = lab_run.build_source(cfg)
+    learner = lab_run.build_learner(cfg, source, torch.device("cpu"))
+    images, labels = source.get(torch.arange(len(source)))
+    learner.G_ema = _OnePerClass(images, labels)
+    collapsed = learner.evaluate(source, 1)
+    learner.G_ema = _RealPerClass(images, labels)
+    diverse = learner.evaluate(source, 1)
+    real = {k[5:]: v for k, v in collapsed.items() if k.startswith("real_")}
+    assert real == {k[5:]: v for k, v in diverse.items() if k.startswith("real_")}  # computed once
+    # held-out real digits against the reference digits (898 each): what good is
+    assert min(real["precision"], real["recall"], real["coverage"]) > 0.9 and 0.8 < real["density"] < 1.2
+    # one image per class: real-looking (precision), but nothing of each class's variety
+    assert collapsed["class_diversity"] == 0.0 and collapsed["recall"] < 0.1
+    assert collapsed["coverage"] < 0.3 * real["coverage"] and collapsed["precision"] > 0.9
+    # real digits drawn by z: scored as real images are
+    assert diverse["class_diversity"] == pytest.approx(real["class_diversity"], rel=0.1)
+    assert diverse["recall"] > 0.9 and diverse["coverage"] > 0.9 and diverse["fid"] < 0.1 * collapsed["fid"]
 
 
 def test_conditional_gan_needs_labels(tmp_path: Path) -> None:
@@ -165,6 +225,13 @@ def test_conditional_gan_needs_labels(tmp_path: Path) -> None:
         Image.new("L", (8, 8), color=i * 60).save(folder / f"{i}.png")
     with pytest.raises(LabError, match="labelled"):
         train(["agent=cgan", "data=image_folder", f"data.root={folder}", *TINY, *SMALL_DCGAN], tmp_path / "run")
+
+
+def test_too_few_evaluation_samples_is_one_line_at_start(tmp_path: Path) -> None:
+    from lab.errors import LabError
+
+    with pytest.raises(LabError, match=r"more than 5 held-out real images: agent.eval_samples=5, and digits has 1797"):
+        train(["agent=dcgan", *TINY, *SMALL_DCGAN, "agent.eval_samples=5"], tmp_path / "run")
 
 
 def test_compile_with_a_penalty_is_refused_at_start() -> None:

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from envs.data import make_dataset
-from lab.metrics import (DEFAULT_NUM_SAMPLES, ExtractorError, FeatureExtractor, dataset_extractor,
-                         density_coverage, fid_from_features, frechet_distance, gaussian_stats,
-                         image_metrics, kid_from_features, knn_radii, load_smallconv,
-                         load_torchscript_extractor, metrics_from_features, mixture_metrics,
-                         mmd2_unbiased, precision_recall, save_smallconv, train_smallconv)
+from lab.metrics import (DEFAULT_NUM_SAMPLES, ExtractorError, FeatureExtractor, ImageEvaluator,
+                         class_diversity, dataset_extractor, density_coverage, fid_from_features,
+                         frechet_distance, gaussian_stats, image_metrics, kid_from_features, knn_radii,
+                         load_smallconv, load_torchscript_extractor, metrics_from_features,
+                         mixture_metrics, mmd2_unbiased, prdc, precision_recall, real_split,
+                         save_smallconv, train_smallconv)
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -162,6 +163,142 @@ def test_density_coverage() -> None:
     assert 0.7 < fresh["density"] < 1.3 and fresh["coverage"] > 0.8  # ~1 for matching distributions
     far = density_coverage(x, x + 100.0)
     assert far["density"] == 0.0 and far["coverage"] == 0.0
+
+
+def test_prdc_is_precision_recall_and_density_coverage_at_one_k() -> None:
+    real = torch.randn(300, 4, generator=gen(40))
+    fake = torch.randn(250, 4, generator=gen(41)) * 1.3 + 0.2
+    both = prdc(real, fake, k=5)
+    assert both["protocol"] == {"num_real": 300, "num_fake": 250, "pr_k": 5, "dc_k": 5}
+    separate = {**precision_recall(real, fake, 5), **density_coverage(real, fake, 5)}
+    for key in ("precision", "recall", "density", "coverage"):
+        assert both[key] == separate[key], key
+    cached = prdc(real, fake, k=5, real_radii=knn_radii(real.double(), 5))
+    assert {k: cached[k] for k in separate if k != "protocol"} == {k: both[k] for k in separate if k != "protocol"}
+    with pytest.raises(ValueError, match="real_radii has 3 entries for 300"):
+        prdc(real, fake, real_radii=torch.ones(3))
+
+
+def test_prdc_by_hand() -> None:
+    # 1-D, k=1: real 0, 1, 3 have radii 1, 1, 2; fake 0.5, 0.9, 10, 11 have radii 0.4, 0.4, 1, 1
+    real, fake = torch.tensor([[0.0], [1.0], [3.0]]), torch.tensor([[0.5], [0.9], [10.0], [11.0]])
+    m = prdc(real, fake, k=1)
+    assert m["precision"] == pytest.approx(2 / 4)  # 0.5 and 0.9 each lie in the balls of 0 and 1
+    assert m["recall"] == pytest.approx(1 / 3)  # only 1 lies in a fake ball (0.9's)
+    assert m["density"] == pytest.approx((2 + 2 + 0 + 0) / 4)  # balls per fake, averaged, / k
+    assert m["coverage"] == pytest.approx(2 / 3)  # 3's ball (radius 2) holds no fake: 0.9 is 2.1 away
+
+
+# ---------------------------------------------------------------- within-class diversity
+
+
+def test_class_diversity_by_hand() -> None:
+    features = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0], [0.0, 1.0], [0.0, 2.0], [7.0, 7.0]])
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])  # class 2 has one sample: skipped
+    # class 0: one pair at distance 5; class 1: pairs at 1, 2, 1 -> 4/3; mean over the two classes
+    assert class_diversity(features, labels) == pytest.approx((5 + 4 / 3) / 2)
+    with pytest.raises(ValueError, match="6 feature vectors but 5 labels"):
+        class_diversity(features, labels[:5])
+    with pytest.raises(ValueError, match="at least two samples"):
+        class_diversity(features[:2], torch.tensor([0, 1]))
+
+
+def test_class_diversity_sees_a_generator_that_ignores_its_noise() -> None:
+    means = torch.randn(10, 16, generator=gen(42)) * 3
+    y = torch.arange(1000) % 10
+    z = torch.randn(1000, 16, generator=gen(43))
+
+    def generator(z: torch.Tensor, y: torch.Tensor, z_weight: float) -> torch.Tensor:
+        return means[y] + z_weight * z  # the class sets the mean, z the variation within it
+
+    real = means[y] + torch.randn(1000, 16, generator=gen(44))
+    collapsed, partial, diverse = (class_diversity(generator(z, y, w), y) for w in (0.0, 0.3, 1.0))
+    assert collapsed == 0.0  # one image per class whatever z
+    assert 0 < partial < diverse
+    # real data scores its own value, and a generator that matches it scores the same
+    assert diverse == pytest.approx(class_diversity(real, y), rel=0.03)
+    # E|x - x'| for x, x' ~ N(0, I_16) is sqrt(2) E chi_16 = 2 Gamma(8.5) / Gamma(8) ~ 5.59
+    assert class_diversity(real, y) == pytest.approx(2 * math.exp(math.lgamma(8.5) - math.lgamma(8)), rel=0.02)
+
+
+# ---------------------------------------------------------------- the evaluator a GAN run logs
+
+
+class Blobs:
+    """A stand-in image source: 10 classes of 8-D Gaussian blobs as (N, 8, 1, 1) "images"."""
+
+    name = "blobs"
+
+    def __init__(self, n: int, seed: int = 45, spread: float = 5.0) -> None:
+        self.means = torch.randn(10, 8, generator=gen(seed)) * spread
+        self.labels = torch.arange(n) % 10
+        self.x = self.means[self.labels] + torch.randn(n, 8, generator=gen(seed + 1))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def get(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[index].view(-1, 8, 1, 1), self.labels[index]
+
+
+IDENTITY = FeatureExtractor(torch.nn.Flatten(), "identity", "0" * 64)
+
+
+def test_real_split_is_disjoint_distinct_and_fixed() -> None:
+    class Indices:
+        name = "indices"
+
+        def __len__(self) -> int:
+            return 25
+
+        def get(self, index: torch.Tensor) -> tuple[torch.Tensor, None]:
+            return index, None
+
+    (reference, _), (held_out, _) = real_split(Indices(), 100)  # capped at half the data: 12 each
+    assert len(reference) == len(held_out) == 12
+    assert len(set(reference.tolist()) | set(held_out.tolist())) == 24  # distinct and disjoint
+    assert torch.equal(real_split(Indices(), 100)[0][0], reference)  # one fixed permutation
+    (small, _), (small_held, _) = real_split(Indices(), 5)
+    assert len(small) == len(small_held) == 5
+
+
+def test_evaluator_sees_collapse_that_fid_misses() -> None:
+    source = Blobs(4000)
+    evaluator = ImageEvaluator(source, IDENTITY, 1000)
+    assert evaluator.num_fake == 1000 and len(evaluator.reference) == 1000
+    assert evaluator.protocol["pr_k"] == evaluator.protocol["dc_k"] == 5
+    y = evaluator.held_out_labels
+    real = evaluator.real
+    # what good is: held-out real images score near the ideal values
+    assert min(real["precision"], real["recall"], real["coverage"]) > 0.85 and 0.85 < real["density"] < 1.15
+    # each class drawn as (nearly) one point: the class means are right, so FID moves little
+    # and ranks this set above an honest, diverse set that is slightly off
+    collapsed = evaluator.score_features(source.means[y] + 0.05 * torch.randn(1000, 8, generator=gen(47)), y)
+    shifted = evaluator.score_features(source.means[y] + torch.randn(1000, 8, generator=gen(48)) + 0.5, y)
+    assert collapsed["fid"] < shifted["fid"]
+    # ... while recall, coverage and within-class diversity show the collapse
+    assert collapsed["precision"] > 0.99 and collapsed["recall"] < 0.05 < 0.7 < shifted["recall"]
+    assert collapsed["coverage"] < 0.5 * real["coverage"] < shifted["coverage"]
+    assert collapsed["class_diversity"] < 0.1 * real["class_diversity"]
+    assert shifted["class_diversity"] == pytest.approx(real["class_diversity"], rel=0.05)
+    # exactly one point per class: recall and diversity are exactly 0
+    one_point = evaluator.score_features(source.means[y], y)
+    assert one_point["recall"] == 0.0 and one_point["class_diversity"] == 0.0
+    # a fresh real sample scores as the held-out set does
+    fresh = evaluator.score_features(source.means[y] + torch.randn(1000, 8, generator=gen(49)), y)
+    for key in ("precision", "recall", "coverage"):
+        assert fresh[key] == pytest.approx(real[key], abs=0.04), key
+    assert fresh["density"] == pytest.approx(real["density"], abs=0.15)
+    assert fresh["fid"] < 0.5 * shifted["fid"] and fresh["kid"] < shifted["kid"]
+
+
+def test_evaluator_needs_equal_counts_and_enough_images() -> None:
+    evaluator = ImageEvaluator(Blobs(400), IDENTITY, 100)
+    with pytest.raises(ValueError, match="score 100 fake samples"):
+        evaluator.score_features(torch.zeros(99, 8))
+    assert "class_diversity" not in evaluator.score_features(torch.randn(100, 8, generator=gen(50)))
+    with pytest.raises(ValueError, match="more than 5 images in each of two disjoint real sets"):
+        ImageEvaluator(Blobs(11), IDENTITY, 100)
 
 
 # ---------------------------------------------------------------- 2-D mixtures (PacGAN)

@@ -1,24 +1,26 @@
 """Offline GAN metrics: 2-D mixture mode coverage (PacGAN), FID, KID, precision/recall,
-density/coverage, and the feature extractors they run on.
+density/coverage, within-class diversity, and the feature extractors they run on.
 
-    from lab.metrics import mixture_metrics, image_metrics, dataset_extractor
+    from lab.metrics import mixture_metrics, image_metrics, dataset_extractor, ImageEvaluator
     m = mixture_metrics(samples, source.modes, source.std)
     r = image_metrics(real, fake, dataset_extractor(source, cache_dir="runs/.cache"))
+    evaluator = ImageEvaluator(source, dataset_extractor(source, cache_dir="runs/.cache"))
 """
 
+from lab.metrics.diversity import class_diversity
 from lab.metrics.features import (ExtractorError, FeatureExtractor, SmallConvNet, dataset_extractor,
                                   load_smallconv, load_torchscript_extractor, save_smallconv,
                                   train_smallconv)
 from lab.metrics.frechet import (fid_from_features, frechet_distance, gaussian_stats,
                                  kid_from_features, mmd2_unbiased)
-from lab.metrics.images import image_metrics, metrics_from_features
-from lab.metrics.manifold import density_coverage, knn_radii, precision_recall
+from lab.metrics.images import PRDC_K, ImageEvaluator, image_metrics, metrics_from_features, real_split
+from lab.metrics.manifold import density_coverage, knn_radii, prdc, precision_recall
 from lab.metrics.mixture import DEFAULT_NUM_SAMPLES, MixtureMetrics, mixture_metrics, mode_histogram
 
 __all__ = [
-    "DEFAULT_NUM_SAMPLES", "ExtractorError", "FeatureExtractor", "MixtureMetrics", "SmallConvNet",
-    "dataset_extractor", "density_coverage", "fid_from_features", "frechet_distance",
-    "gaussian_stats", "image_metrics", "kid_from_features", "knn_radii", "load_smallconv",
-    "load_torchscript_extractor", "metrics_from_features", "mixture_metrics", "mmd2_unbiased",
-    "mode_histogram", "precision_recall", "save_smallconv", "train_smallconv",
+    "DEFAULT_NUM_SAMPLES", "ExtractorError", "FeatureExtractor", "ImageEvaluator", "MixtureMetrics",
+    "PRDC_K", "SmallConvNet", "class_diversity", "dataset_extractor", "density_coverage",
+    "fid_from_features", "frechet_distance", "gaussian_stats", "image_metrics", "kid_from_features",
+    "knn_radii", "load_smallconv", "load_torchscript_extractor", "metrics_from_features", "mixture_metrics", "mmd2_unbiased",
+    "mode_histogram", "prdc", "precision_recall", "real_split", "save_smallconv", "train_smallconv",
 ]

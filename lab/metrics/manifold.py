@@ -12,7 +12,12 @@ k (about 1 when the distributions match; it can exceed 1). Coverage: share of re
 contain at least one fake sample. Both use only the real manifold, so they are robust to
 outliers among the fakes.
 
+`prdc` computes all four at one k from one set of distances (k=5, as Naeem et al. and their
+`prdc` package do for all four); a caller scoring many fake sets against one real set passes the
+real radii it computed once.
+
     pr = precision_recall(real_features, fake_features)  # {"precision": ..., "recall": ...}
+    m = prdc(real_features, fake_features, k=5)  # precision, recall, density, coverage
 """
 
 from __future__ import annotations
@@ -69,3 +74,23 @@ def density_coverage(real: Tensor, fake: Tensor, k: int = 5) -> dict[str, Any]:
     return {"density": float(balls_per_fake.double().mean() / k),
             "coverage": float(real_ball_hit.double().mean()),
             "protocol": {"num_real": len(real), "num_fake": len(fake), "dc_k": k}}
+
+
+def prdc(real: Tensor, fake: Tensor, k: int = 5, real_radii: Tensor | None = None) -> dict[str, Any]:
+    """Precision, recall, density and coverage at one k, each distance computed once.
+
+    The same numbers as `precision_recall(real, fake, k)` and `density_coverage(real, fake, k)`;
+    `real_radii` (`knn_radii(real, k)`) may be passed in when `real` is a fixed reference set.
+    """
+    real, fake = _as_matrix(real), _as_matrix(fake)
+    if real_radii is None:
+        real_radii = knn_radii(real, k)
+    elif len(real_radii) != len(real):
+        raise ValueError(f"real_radii has {len(real_radii)} entries for {len(real)} real points")
+    balls_per_fake, real_ball_hit = _ball_counts(real, real_radii.to(torch.float64), fake)
+    real_in_fake, _ = _ball_counts(fake, knn_radii(fake, k), real)
+    return {"precision": float((balls_per_fake > 0).double().mean()),
+            "recall": float((real_in_fake > 0).double().mean()),
+            "density": float(balls_per_fake.double().mean() / k),
+            "coverage": float(real_ball_hit.double().mean()),
+            "protocol": {"num_real": len(real), "num_fake": len(fake), "pr_k": k, "dc_k": k}}
