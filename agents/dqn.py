@@ -29,9 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.config import DQNConfig
-from agents.networks import NatureCNN, NumpyMirror, is_image_space, make_adam, mlp
+from agents.networks import NatureCNN, NumpyMirror, conv_out_sizes, image_layout, is_image_space, make_adam, mlp
 from agents.replay import ReplayBuffer
 from lab.learner import Mean, Phase
+from lab.runtime import require_memory
 
 
 class QNetwork(nn.Module):
@@ -39,14 +40,10 @@ class QNetwork(nn.Module):
 
     def __init__(self, obs_space: gym.spaces.Box, n_actions: int, cfg: DQNConfig) -> None:
         super().__init__()
-        image = is_image_space(obs_space.shape, obs_space.dtype)
-        self.cnn = cfg.policy == "cnn" or (cfg.policy == "auto" and image)
+        self.cnn = cfg.policy == "cnn" or (cfg.policy == "auto" and is_image_space(obs_space))
         self.dueling = cfg.dueling
         if self.cnn:
-            if len(obs_space.shape) != 3:
-                raise ValueError(f"the CNN Q-network needs (C, H, W) observations, not {obs_space.shape}")
-            c, h, w = obs_space.shape
-            self.torso: nn.Module = NatureCNN(c, 512, h, w)
+            self.torso: nn.Module = NatureCNN(obs_space.shape, 512)
             width = 512
         else:
             sizes = [int(np.prod(obs_space.shape)), *cfg.hidden_sizes]
@@ -102,6 +99,7 @@ class DQN:
         self.optimizer = make_adam(self.q.parameters(), cfg.lr, device, eps=cfg.adam_eps)
 
         # ---------------------------------------------------------------- replay memory D
+        self._check_memory(obs_space)
         self.replay = ReplayBuffer(cfg.buffer_size, num_envs, obs_space.shape, obs_space.dtype,
                                    frame_stack=cfg.frame_stack, n_step=cfg.n_step, gamma=cfg.gamma,
                                    prioritized=cfg.prioritized, alpha=cfg.per_alpha, eps=cfg.per_eps)
@@ -114,6 +112,26 @@ class DQN:
         self.rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
         greedy = self.q.greedy_net()
         self.mirror = NumpyMirror(greedy) if greedy is not None and NumpyMirror.supports(greedy) else None
+
+    def _check_memory(self, obs_space: gym.spaces.Box) -> None:
+        """Refuse a replay memory or minibatch that cannot fit, before allocating it (the Nature
+        setting, 1M transitions of 84x84 frames stored once, is ~7 GB; 1M full-size RGB frames ~180 GB)."""
+        cfg = self.cfg
+        replay = ReplayBuffer.nbytes_for(cfg.buffer_size, self.num_envs, obs_space.shape, obs_space.dtype,
+                                         frame_stack=cfg.frame_stack, prioritized=cfg.prioritized)
+        obs_elems = int(np.prod(obs_space.shape))
+        per_sample = 2 * obs_elems  # s and s' as floats
+        if self.q.cnn:  # conv + ReLU outputs, for theta (kept for backward) and for s' twice more
+            per_sample += 4 * sum(conv_out_sizes(*image_layout(obs_space.shape)[1]))
+        params = sum(p.numel() for p in self.q.parameters())
+        stack = (f"set agent.frame_stack={obs_space.shape[0]} to store each stacked frame once, "
+                 if cfg.frame_stack == 1 and self.q.cnn and image_layout(obs_space.shape)[0] in ("chw", "khwc")
+                 and obs_space.shape[0] > 1 else "")
+        require_memory(
+            {"minibatch activations and gradients": 2 * 4 * cfg.batch_size * per_sample,
+             "Q, target, gradients and Adam moments": 5 * 4 * params},
+            self.device, f"agent.buffer_size or agent.batch_size, {stack}or shrink the observations",
+            host_parts={"replay memory": replay})
 
     # ------------------------------------------------------------------ the contract
     def phases(self) -> list[Phase]:

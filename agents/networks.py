@@ -33,23 +33,77 @@ def init_layer(layer: nn.Module, gain: float) -> nn.Module:
     return layer
 
 
-class NatureCNN(nn.Module):
-    """The DQN Nature paper's encoder (Mnih et al. 2015) for stacked 84x84 frames, uint8 in."""
+def image_layout(shape: tuple[int, ...]) -> tuple[str, tuple[int, int, int]]:
+    """How frames of `shape` are laid out, and the (C, H, W) a CNN sees for them.
 
-    def __init__(self, in_channels: int, features: int = 512, height: int = 84, width: int = 84) -> None:
+    Envs hand frames over in their own layout: (H, W) grayscale, (H, W, C) channel-last colour
+    (Gymnasium's and the NES's), (k, H, W) stacked grayscale or Atari's channel-first (C, H, W),
+    and (k, H, W, C) stacked colour. A last axis of 1, 3 or 4 after a longer first one is a colour
+    axis; the k frames of a colour stack become k*C channels.
+    """
+    if len(shape) == 2:
+        return "hw", (1, shape[0], shape[1])
+    if len(shape) == 3:
+        if shape[-1] in (1, 3, 4) and shape[0] > 4:
+            return "hwc", (shape[2], shape[0], shape[1])
+        return "chw", (shape[0], shape[1], shape[2])
+    if len(shape) == 4:
+        return "khwc", (shape[0] * shape[3], shape[1], shape[2])
+    raise ValueError(f"a CNN needs 2-D to 4-D frames, not observations of shape {tuple(shape)}")
+
+
+def to_chw(obs: torch.Tensor, layout: str) -> torch.Tensor:
+    """A batch of frames in `layout` (see image_layout) as [B, C, H, W] (a view where it can be)."""
+    if layout == "hw":
+        return obs.unsqueeze(1)
+    if layout == "hwc":
+        return obs.permute(0, 3, 1, 2)
+    if layout == "khwc":
+        b, k, h, w, c = obs.shape
+        return obs.permute(0, 1, 4, 2, 3).reshape(b, k * c, h, w)
+    return obs
+
+
+# The Nature CNN's receptive arithmetic (8/4, 4/2, 3/1) needs frames of at least 36 x 36.
+NATURE_MIN_SIZE = 36
+
+
+def conv_layers(c: int, h: int, w: int) -> list[tuple[int, int, int, int]]:
+    """(out_channels, kernel, stride, padding) of the encoder for (c, h, w) frames: the Nature DQN
+    stack where the frame is large enough, else three padded 3x3 layers (any size >= 1)."""
+    if min(h, w) >= NATURE_MIN_SIZE:
+        return [(32, 8, 4, 0), (64, 4, 2, 0), (64, 3, 1, 0)]
+    return [(32, 3, 1, 1), (64, 3, 2, 1), (64, 3, 2, 1)]
+
+
+def conv_out_sizes(c: int, h: int, w: int) -> list[int]:
+    """Elements each conv layer outputs for one frame (for memory estimates, without building)."""
+    sizes = []
+    for out, k, s, p in conv_layers(c, h, w):
+        h, w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        sizes.append(out * h * w)
+    return sizes
+
+
+class NatureCNN(nn.Module):
+    """The DQN Nature paper's encoder (Mnih et al. 2015), uint8 frames in, in any layout the env
+    gives (image_layout): (H, W), (H, W, C), (C, H, W) or (k, H, W, C). Frames smaller than 36 x 36
+    get three padded 3x3 convolutions instead of the 8/4, 4/2, 3/1 stack, which would not fit."""
+
+    def __init__(self, obs_shape: tuple[int, ...], features: int = 512) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
-            init_layer(nn.Conv2d(in_channels, 32, 8, stride=4), math.sqrt(2)), nn.ReLU(),
-            init_layer(nn.Conv2d(32, 64, 4, stride=2), math.sqrt(2)), nn.ReLU(),
-            init_layer(nn.Conv2d(64, 64, 3, stride=1), math.sqrt(2)), nn.ReLU(),
-            nn.Flatten())
-        with torch.no_grad():
-            n = self.conv(torch.zeros(1, in_channels, height, width)).shape[1]
+        self.layout, (c, h, w) = image_layout(tuple(obs_shape))
+        layers: list[nn.Module] = []
+        for out, k, s, p in conv_layers(c, h, w):
+            layers += [init_layer(nn.Conv2d(c, out, k, stride=s, padding=p), math.sqrt(2)), nn.ReLU()]
+            c = out
+        self.conv = nn.Sequential(*layers, nn.Flatten())
+        n = conv_out_sizes(*image_layout(tuple(obs_shape))[1])[-1]
         self.fc = nn.Sequential(init_layer(nn.Linear(n, features), math.sqrt(2)), nn.ReLU())
         self.out_features = features
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.conv(obs.float() / 255.0))
+        return self.fc(self.conv(to_chw(obs, self.layout).float() / 255.0))
 
 
 class _Lookup(torch.autograd.Function):
@@ -95,11 +149,14 @@ def is_code_grid(space) -> bool:
             and int(np.max(space.high)) < 64 and int(np.min(space.low)) == 0)
 
 
-def is_image_space(shape: tuple[int, ...], dtype) -> bool:
-    """Image observations: 3-D uint8 (C,H,W) or (H,W,C)."""
+def is_image_space(space) -> bool:
+    """Pixel observations: uint8 frames of 0-255 with 2 to 4 axes, in any layout image_layout reads
+    (a tile-code grid is uint8 too, but its values stay below 64: see is_code_grid)."""
     import numpy as np
 
-    return len(shape) == 3 and np.dtype(dtype) == np.uint8
+    shape = getattr(space, "shape", None) or ()
+    return (getattr(space, "dtype", None) == np.uint8 and 2 <= len(shape) <= 4
+            and int(np.max(space.high)) >= 64 and not is_code_grid(space))
 
 
 def make_adam(params, lr: float, device: torch.device, eps: float = 1e-5, **kwargs) -> torch.optim.Adam:

@@ -24,10 +24,12 @@ import torch
 from torch import nn
 
 from agents.config import PPOConfig
-from agents.networks import CodeEmbedding, NatureCNN, NumpyMirror, is_code_grid, is_image_space, make_adam, mlp
+from agents.networks import (CodeEmbedding, NatureCNN, NumpyMirror, conv_out_sizes, image_layout, is_code_grid,
+                             is_image_space, make_adam, mlp)
 from agents.normalize import ObsNormalizer, RewardNormalizer
 from agents.rollout import RolloutBuffer, gae
 from lab.learner import Mean, Phase
+from lab.runtime import require_memory
 
 
 class ActorCritic(nn.Module):
@@ -38,7 +40,7 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         n_out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
-        image = is_image_space(obs_space.shape, obs_space.dtype)
+        image = is_image_space(obs_space)
         # opt-in: on the Mario grid a plain MLP over the codes learned faster per step and ran 3x faster
         self.grid = cfg.policy == "grid"
         self.cnn = not self.grid and (cfg.policy == "cnn" or (cfg.policy == "auto" and image))
@@ -50,8 +52,7 @@ class ActorCritic(nn.Module):
             self.actor = mlp([n_in, *sizes, n_out], cfg.activation, out_gain=0.01, ortho=cfg.ortho_init)
             self.critic = mlp([n_in, *sizes, 1], cfg.activation, out_gain=1.0, ortho=cfg.ortho_init)
         elif self.cnn:
-            c, h, w = obs_space.shape
-            self.encoder = NatureCNN(c, 512, h, w)
+            self.encoder = NatureCNN(obs_space.shape, 512)
             self.actor = mlp([512, n_out], out_gain=0.01)
             self.critic = mlp([512, 1], out_gain=1.0)
         else:
@@ -106,10 +107,12 @@ class PPO:
         self.policy = ActorCritic(obs_space, action_space, cfg).to(device)
         self.optimizer = make_adam(self.policy.parameters(), cfg.lr, device)
         # uint8 frames and code grids are stored as they come (4x smaller) and never normalised
-        self.image_obs = is_image_space(obs_space.shape, obs_space.dtype) or self.policy.grid
+        self.image_obs = obs_space.dtype == np.uint8 and (is_image_space(obs_space) or self.policy.grid
+                                                          or self.policy.cnn)
         self.obs_norm = ObsNormalizer(obs_space.shape, cfg.clip_obs) if cfg.normalize_obs and not self.image_obs else None
         self.rew_norm = RewardNormalizer(num_envs, cfg.gamma) if cfg.normalize_reward else None
         obs_dtype = obs_space.dtype if self.image_obs else np.float32
+        self._check_memory(np.dtype(obs_dtype).itemsize)
         self.buffer = RolloutBuffer(cfg.n_steps, num_envs, obs_space.shape, obs_dtype,
                                     () if self.policy.discrete else action_space.shape,
                                     np.int64 if self.policy.discrete else np.float32)
@@ -120,6 +123,25 @@ class PPO:
         self.mirror = None
         if not self.policy.cnn and all(NumpyMirror.supports(n) for n in (self.policy.actor, self.policy.critic)):
             self.mirror = (NumpyMirror(self.policy.actor), NumpyMirror(self.policy.critic))
+
+    def _check_memory(self, obs_itemsize: int) -> None:
+        """Refuse settings whose rollout or update cannot fit, before allocating them: the rollout is
+        held three times at the peak (the buffer, the flattened batch, each epoch's shuffled copy),
+        and a CNN keeps every activation of a minibatch for the backward pass."""
+        cfg, obs_elems = self.cfg, int(np.prod(self.obs_space.shape))
+        rollout = cfg.n_steps * self.num_envs
+        obs_bytes = obs_elems * obs_itemsize
+        batch = min(cfg.batch_size, rollout)
+        per_sample = obs_elems  # the float input
+        if self.policy.cnn:
+            per_sample += 2 * sum(conv_out_sizes(*image_layout(self.obs_space.shape)[1]))  # conv + ReLU outputs
+        params = sum(p.numel() for p in self.policy.parameters())
+        require_memory(
+            {"rollout batch and its shuffled copy": 2 * rollout * obs_bytes,
+             "minibatch activations and gradients": 2 * 4 * batch * per_sample,
+             "weights, gradients and Adam moments": 4 * 4 * params},
+            self.device, "agent.n_steps, agent.batch_size or the number of envs, or shrink the observations",
+            host_parts={"rollout buffer": rollout * (obs_bytes + 32)})
 
     # ------------------------------------------------------------------ the contract
     def phases(self) -> list[Phase]:

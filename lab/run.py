@@ -251,8 +251,21 @@ def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
         return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
                             agent, device)
     except ValueError as exc:
+        from lab.runtime import MemoryBudgetError
+
         what = cfg.env.id if cfg.get("env") else cfg.data.name
+        if isinstance(exc, MemoryBudgetError):
+            raise LabError(f"agent={cfg.agent.name} on {what} {exc}{_obs_size_keys(cfg)}") from None
         raise LabError(f"agent={cfg.agent.name} cannot learn {what}: {exc}") from None
+
+
+def _obs_size_keys(cfg: DictConfig) -> str:
+    """The env keys that shrink each observation, for a memory refusal: ' (env.resolution, ...)'."""
+    env = cfg.get("env") or {}
+    keys = [k for k in ("resolution", "screen_size", "frame_stack") if k in env]
+    if "grayscale" in env and not env.grayscale:
+        keys.append("grayscale=true")
+    return f" (env.{', env.'.join(keys)})" if keys else ""
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resume_step: int | None):

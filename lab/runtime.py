@@ -101,3 +101,48 @@ def _from_safe(obj: Any) -> Any:
     if isinstance(obj, list):
         return tuple(_from_safe(x) for x in obj)
     return obj
+
+
+# ---------------------------------------------------------------------- memory budget
+class MemoryBudgetError(ValueError):
+    """What a learner is about to allocate does not fit in memory; raised before it allocates it."""
+
+
+GiB = 2**30
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes that can still be allocated: the device's free memory for cuda, else the host's
+    MemAvailable (what the kernel can hand out without swapping)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def require_memory(parts: dict[str, int], device: torch.device, lower: str, *,
+                   host_parts: dict[str, int] | None = None) -> None:
+    """Refuse in one line when `parts` (on `device`) or `host_parts` (always in host memory) need more
+    than 90% of what is available there: how much each part needs, what is free, and which keys
+    (`lower`) make it smaller. Cheap to call: nothing is allocated."""
+    groups = [(device, parts)] if device.type != "cpu" else [(device, {**parts, **(host_parts or {})})]
+    if device.type != "cpu" and host_parts:
+        groups.append((torch.device("cpu"), host_parts))
+    for where, need in groups:
+        total = sum(need.values())
+        free = available_memory(where)
+        if total > 0.9 * free:
+            what = ", ".join(f"{name} {_gib(b)}" for name, b in sorted(need.items(), key=lambda kv: -kv[1]) if b)
+            place = "GPU memory" if where.type == "cuda" else "memory"
+            raise MemoryBudgetError(f"needs about {_gib(total)} of {place} ({what}) but {_gib(free)} is free; "
+                                    f"lower {lower}")
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / GiB:.1f} GiB" if nbytes >= 0.1 * GiB else f"{nbytes / 2**20:.0f} MiB"

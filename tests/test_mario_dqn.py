@@ -21,7 +21,7 @@ def test_dqn_mario_preset_composes() -> None:
     cfg = compose(["agent=dqn", "env=mario"])
     assert validate(cfg) is None
     assert (cfg.env.actions, cfg.env.time_limit, cfg.env.frame_stack) == ("right_only", 150, 2)
-    assert cfg.agent.policy == "mlp" and cfg.agent.gamma == 0.9 and cfg.agent.n_step == 3
+    assert cfg.agent.policy == "auto" and cfg.agent.gamma == 0.9 and cfg.agent.n_step == 3
     assert cfg.agent.double_q and cfg.agent.dueling
     assert cfg.agent.schedule_steps == cfg.trainer.total_steps
 
@@ -31,7 +31,7 @@ def test_dqn_greedy_numpy_path_matches_the_q_network() -> None:
     from agents.dqn import DQN
 
     space = gym.spaces.Box(0, 11, (2, 16, 16), np.uint8)
-    cfg = DQNConfig(policy="mlp", hidden_sizes=[32, 32], dueling=True, schedule_steps=1000)
+    cfg = DQNConfig(policy="auto", hidden_sizes=[32, 32], dueling=True, schedule_steps=1000)  # a code grid: MLP
     dqn = DQN(space, gym.spaces.Discrete(5), 4, cfg, torch.device("cpu"))
     assert dqn.mirror is not None and not dqn.q.cnn
     obs = np.random.default_rng(0).integers(0, 12, (64, 2, 16, 16), dtype=np.uint8)
