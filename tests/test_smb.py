@@ -1,11 +1,12 @@
 """env=smb, the real NES Super Mario Bros (envs/smb.py).
 
 The NES packages pin numpy<2 and the legacy gym, so they live in an environment of their own
-(.venv-smb, built by .ci/run). There these tests check the adapter alone (that environment has
-gymnasium and the NES packages, not torch): Gymnasium's env checker, the split of the SMB
-env's `done`, frame skip, NEXT_STEP autoreset, observations shaped like the lab game's, info
-keys and action sets. In the main environment they are skipped but for one: `python -m lab
-agent=ppo env=smb` fails with one line that says how to install the extra.
+(.venv-smb, built by .ci/run as the README says: torch, then the lab with its `smb` extra). There
+these tests check the adapter (Gymnasium's env checker, the split of the SMB env's `done`, frame
+skip, NEXT_STEP autoreset, observations shaped like the lab game's, info keys and action sets) and
+train PPO and DQN on the NES game end to end through `python -m lab`, on its full-size channel-last
+RGB frames and on stacked 84x84 grayscale. In the main environment they are skipped but for one:
+`python -m lab agent=ppo env=smb` fails with one line that says how to install the extra.
 
     .venv-smb/bin/python -m pytest tests/test_smb.py      # PYTHONPATH=. where the lab is not installed
 """
@@ -184,3 +185,28 @@ def test_bad_settings_are_one_line():
         smb.SMBEnv(obs="grid")
     with pytest.raises(ValueError, match="resolution"):
         smb.SMBEnv(resolution=300)
+
+
+# A few ticks of each lab agent on the NES game: 2 emulators, 50-step episodes, one evaluation.
+TRAIN_SHORT = ["env=smb", "env.num_envs=2", "env.max_episode_steps=50", "trainer.total_steps=128",
+               "trainer.eval_episodes=1", "trainer.video_every=0", "wandb.mode=disabled"]
+
+
+@pytest.mark.parametrize("agent,extra", [
+    ("ppo", ["agent.n_steps=16", "agent.batch_size=32"]),                        # (240, 256, 3) RGB
+    ("dqn", ["agent.buffer_size=512", "agent.learning_starts=64", "agent.batch_size=16", "agent.train_freq=2",
+             "env.grayscale=true", "env.resolution=84", "env.frame_stack=4", "agent.frame_stack=4"]),
+])
+def test_lab_agents_train_on_the_nes_game(agent, extra, tmp_path):
+    pytest.importorskip("torch", reason="training needs the lab installed in .venv-smb (README: env=smb)")
+    import json
+
+    from conftest import cli
+
+    run = tmp_path / "run"
+    out = cli([f"agent={agent}", *TRAIN_SHORT, *extra, f"hydra.run.dir={run}"], timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "completed" and result["steps"] >= 128, result
+    assert result["final"]["episodes"] == 1 and np.isfinite(result["final"]["return_mean"])
+    assert (run / "checkpoints" / "last.pt").is_file()
