@@ -8,6 +8,7 @@ Environment"), one single env per sub-env, innermost first:
     AtariPreprocessing(noop_max=30, frame_skip=4, screen_size=84)          up to 30 no-ops on reset; each
         step repeats the action 4 frames, sums their rewards, max-pools the last two (Atari sprites
         flicker), 84x84 grayscale (INTER_AREA)
+    FireReset(after_life_loss=terminal_on_life_loss)                       games that wait for FIRE get it
     TrainingSignals(clip_reward, terminal_on_life_loss)                    see below
     FrameStackObservation(4)                                               uint8 (4, 84, 84), channels first
 
@@ -23,6 +24,13 @@ step a life is lost with `terminal_on_life_loss` (the "episodic life" of DQN: no
 across a lost life). RLSource.step hands those to the learner instead of the env's own. A lost
 life does not reset the game (there is nothing to reset: the game goes on, as in baselines'
 EpisodicLifeEnv, whose reset after a lost life only steps a no-op), so no reset step follows it.
+
+Games that wait for FIRE to launch (Breakout's ball) get it, as from the DeepMind wrappers'
+FireResetEnv (baselines, SB3's AtariWrapper, cleanrl): after every reset FIRE then action 2 are
+stepped, and with terminal_on_life_loss also after every lost life (where those wrappers' reset
+after a lost life fires too). Without it an untrained agent that never picks FIRE sits out the
+ALE's 108k-frame limit (27k steps) in every evaluation episode. `env.fire_reset=false` leaves
+launching to the agent.
 
 The emulator's state lives in C++ objects: checkpoints cannot hold it (envs/state.py), and a
 resumed run restarts its episodes.
@@ -100,6 +108,55 @@ class TrainingSignals(gym.Wrapper):
         return info
 
 
+def needs_fire(env: gym.Env) -> bool:
+    """Whether a game launches with FIRE: action 1 is FIRE and there are >= 3 actions (the test of
+    baselines' FireResetEnv, which steps actions 1 and 2)."""
+    meanings = env.unwrapped.get_action_meanings()
+    return len(meanings) >= 3 and meanings[1] == "FIRE"
+
+
+class FireReset(gym.Wrapper):
+    """Steps FIRE (1) then action 2 after every reset, and after every lost life with
+    `after_life_loss`, in a game that needs FIRE to start (DeepMind's FireResetEnv).
+
+    A lost life is not an episode end of the env (TrainingSignals), so the relaunch happens inside
+    the step that lost the life: its observation is the relaunched game's, its reward includes the
+    (in practice zero) reward of the launch steps. Steps of agent time, so frame skip applies.
+    """
+
+    LAUNCH = (1, 2)  # FIRE, then action 2 as baselines does (a few games need a second action)
+
+    def __init__(self, env: gym.Env, *, after_life_loss: bool) -> None:
+        super().__init__(env)
+        self.after_life_loss = after_life_loss
+        self.lives = 0
+
+    def _lives(self) -> int:
+        return int(self.env.unwrapped.ale.lives())
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        for action in self.LAUNCH:
+            obs, _, terminated, truncated, info = self.env.step(action)
+            if terminated or truncated:  # as baselines: start again (the seed is not reused)
+                obs, info = self.env.reset(options=kwargs.get("options"))
+        self.lives = self._lives()
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = self._lives()
+        if self.after_life_loss and 0 < lives < self.lives and not (terminated or truncated):
+            for launch in self.LAUNCH:
+                obs, launch_reward, terminated, truncated, info = self.env.step(launch)
+                reward += launch_reward
+                if terminated or truncated:
+                    break
+            lives = self._lives()
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+
 class ChannelsFirst(gym.ObservationWrapper):
     """(k, H, W, 3) stacked RGB frames -> (3k, H, W), the (C, H, W) the CNNs take."""
 
@@ -115,7 +172,7 @@ class ChannelsFirst(gym.ObservationWrapper):
 
 def make_atari(env_id: str, *, noop_max: int = 30, frame_skip: int = 4, screen_size: int = 84,
                grayscale: bool = True, frame_stack: int = 4, terminal_on_life_loss: bool = True,
-               clip_reward: bool = True, repeat_action_probability: float = 0.25,
+               clip_reward: bool = True, fire_reset: bool = True, repeat_action_probability: float = 0.25,
                max_episode_steps: int | None = None, render_mode: str | None = None,
                **ale_kwargs: Any) -> gym.Env:
     """One preprocessed Atari env (see the module docstring). `ale_kwargs` go to the ALE env
@@ -130,12 +187,12 @@ def make_atari(env_id: str, *, noop_max: int = 30, frame_skip: int = 4, screen_s
                    render_mode=render_mode, **ale_kwargs)
     return wrap_atari(env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size, grayscale=grayscale,
                       frame_stack=frame_stack, terminal_on_life_loss=terminal_on_life_loss, clip_reward=clip_reward,
-                      max_episode_steps=max_episode_steps)
+                      fire_reset=fire_reset, max_episode_steps=max_episode_steps)
 
 
 def wrap_atari(env: gym.Env, *, noop_max: int = 30, frame_skip: int = 4, screen_size: int = 84,
                grayscale: bool = True, frame_stack: int = 4, terminal_on_life_loss: bool = True,
-               clip_reward: bool = True, max_episode_steps: int | None = None) -> gym.Env:
+               clip_reward: bool = True, fire_reset: bool = True, max_episode_steps: int | None = None) -> gym.Env:
     """The DeepMind preprocessing around an ALE env that runs every frame (frameskip=1)."""
     try:
         import cv2  # AtariPreprocessing resizes with OpenCV
@@ -144,6 +201,8 @@ def wrap_atari(env: gym.Env, *, noop_max: int = 30, frame_skip: int = 4, screen_
     cv2.setNumThreads(1)  # one 210x160 frame: threads only add overhead (~1.4x slower on 2 busy cores)
     env = gym.wrappers.AtariPreprocessing(env, noop_max=noop_max, frame_skip=frame_skip, screen_size=screen_size,
                                           terminal_on_life_loss=False, grayscale_obs=grayscale, scale_obs=False)
+    if fire_reset and needs_fire(env):
+        env = FireReset(env, after_life_loss=terminal_on_life_loss)
     env = TrainingSignals(env, clip_reward=clip_reward, terminal_on_life_loss=terminal_on_life_loss)
     # padding "reset" repeats a new episode's first frame (the replay rebuilds stacks that way)
     env = gym.wrappers.FrameStackObservation(env, frame_stack, padding_type="reset")

@@ -72,6 +72,9 @@ class AtariEnvConfig(GymEnvConfig):
         "help": "training only: a lost life ends the learner's episode; reported episodes are full games"})
     clip_reward: bool = field(default=True, metadata={
         "help": "training only: learners see sign(reward); reported returns are unclipped"})
+    fire_reset: bool = field(default=True, metadata={
+        "help": "games whose action 1 is FIRE get FIRE then action 2 after each reset (and each lost life "
+                "with terminal_on_life_loss), as DeepMind's FireResetEnv; false: the agent must launch"})
     repeat_action_probability: float = field(default=0.25, metadata={
         "ge": 0, "le": 1, "help": "sticky actions (ALE v5: 0.25; 0 for the deterministic 2015 setting)"})
 

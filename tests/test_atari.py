@@ -1,8 +1,9 @@
 """env=atari (envs/atari.py): the DeepMind preprocessing, training signals vs reported returns,
-NEXT_STEP autoreset, and DQN/PPO end to end on a real ALE game with tiny budgets.
+NEXT_STEP autoreset, FIRE to launch, and DQN/PPO end to end on a real ALE game with tiny budgets.
 
 The training-signal tests use a scripted fake ALE game (known rewards and lives), so they check
-exact numbers; the rest use ALE/Pong-v5 (ale-py ships the ROM) and are skipped without ale-py.
+exact numbers; the rest use ALE/Pong-v5 and ALE/Breakout-v5 (ale-py ships the ROMs) and are
+skipped without ale-py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from envs.atari import wrap_atari  # noqa: E402
 from envs.source import RLSource  # noqa: E402
 
 DEFAULTS = dict(noop_max=30, frame_skip=4, screen_size=84, grayscale=True, frame_stack=4,
-                terminal_on_life_loss=True, clip_reward=True, repeat_action_probability=0.25)
+                terminal_on_life_loss=True, clip_reward=True, fire_reset=True, repeat_action_probability=0.25)
 
 
 # --------------------------------------------------------------------------- a scripted fake game
@@ -54,16 +55,18 @@ class FakeGame(gym.Env):
         self._frameskip = 1
         self.ale = _FakeALE(self)
         self.frame, self.lives = 0, 3
+        self.actions: list[int] = []  # the action of every frame since the last reset
 
     def get_action_meanings(self) -> list[str]:
         return ["NOOP", "FIRE", "UP"]
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.frame, self.lives = 0, 3
+        self.frame, self.lives, self.actions = 0, 3, []
         return np.zeros((210, 160), np.uint8), {"lives": self.lives}
 
     def step(self, action):
+        self.actions.append(int(action))
         self.frame += 1
         reward = 5.0 if self.frame % 8 == 0 else 0.0
         if self.frame % 40 == 0:
@@ -72,9 +75,15 @@ class FakeGame(gym.Env):
         return obs, reward, self.lives == 0, False, {"lives": self.lives}
 
 
-def fake_vec(n: int, **settings) -> gym.vector.VectorEnv:
+def fake_env(game: FakeGame, **settings) -> gym.Env:
+    """`game` wrapped as env=atari wraps a real one, without no-ops at reset."""
     kw = {**{k: v for k, v in DEFAULTS.items() if k != "repeat_action_probability"}, "noop_max": 0, **settings}
-    return gym.vector.SyncVectorEnv([lambda: wrap_atari(FakeGame(), **kw)] * n,
+    return wrap_atari(game, **kw)
+
+
+def fake_vec(n: int, **settings) -> gym.vector.VectorEnv:
+    # no FIRE launch here, so agent steps and game frames line up (FIRE has its own tests below)
+    return gym.vector.SyncVectorEnv([lambda: fake_env(FakeGame(), **{"fire_reset": False, **settings})] * n,
                                     autoreset_mode=AutoresetMode.NEXT_STEP)
 
 
@@ -120,6 +129,37 @@ def test_next_step_autoreset_starts_a_new_stack_after_game_over() -> None:
     obs, reward, terminated, truncated, info = env.step(np.ones(1, dtype=np.int64))  # the reset step
     assert reward[0] == 0 and not terminated[0] and (obs[0] == 0).all()
     env.close()
+
+
+def test_fire_reset_launches_after_reset_and_after_each_lost_life() -> None:
+    # FakeGame's action 1 is FIRE. Reset: FIRE, then action 2, one agent step (4 frames) each.
+    game = FakeGame()
+    env = fake_env(game)
+    env.reset(seed=0)
+    assert game.actions == [1] * 4 + [2] * 4
+    steps = [env.step(0) for _ in range(24)]
+    # lives are lost at frames 40 and 80, agent steps 8 and 16 (8 frames went to the launch);
+    # each of those steps relaunches inside itself: 8 more frames of FIRE and action 2
+    assert game.actions == [1] * 4 + [2] * 4 + ([0] * 32 + [1] * 4 + [2] * 4) * 2 + [0] * 32
+    assert [t + 1 for t, s in enumerate(steps) if s[4]["train_terminated"]] == [8, 16, 24]
+    assert steps[-1][2] and not any(s[2] for s in steps[:-1])  # the game is over at frame 120
+    # a launch step's reward (frames 48 and 88 score) counts for the step that lost the life;
+    # the launch after reset is part of the reset, as in baselines' FireResetEnv
+    assert steps[7][1] == 10.0 and sum(s[1] for s in steps) == 70.0
+
+
+def test_fire_reset_after_a_lost_life_only_with_terminal_on_life_loss_and_off_with_the_flag() -> None:
+    game = FakeGame()
+    env = fake_env(game, terminal_on_life_loss=False)
+    env.reset(seed=0)
+    for _ in range(28):
+        *_, terminated, _, _ = env.step(0)
+    assert terminated and game.actions == [1] * 4 + [2] * 4 + [0] * 112
+    game = FakeGame()
+    env = fake_env(game, fire_reset=False)
+    env.reset(seed=0)
+    env.step(0)
+    assert game.actions == [0] * 4
 
 
 # --------------------------------------------------------------------------- a real ALE game
@@ -182,3 +222,43 @@ def test_ppo_runs_end_to_end_on_pong(tmp_path: Path) -> None:
     result = train(["agent=ppo", "env=atari", "env.num_envs=2", "agent.n_steps=50", "agent.batch_size=50",
                     "agent.n_epochs=1", "trainer.total_steps=200", *TINY], tmp_path / "run")
     _check_run(tmp_path / "run", result, 200)
+
+
+# ALE RAM of Breakout: the ball's x and y (the AtariARI annotations, Anand et al. 2019); both are 0
+# while the ball waits to be launched
+BALL_X, BALL_Y = 99, 101
+
+
+@pytest.mark.parametrize("fire_reset", [True, False])
+def test_breakout_resets_into_a_launched_ball(fire_reset: bool) -> None:
+    _ale()
+    from envs import make_vec
+
+    env = make_vec("ALE/Breakout-v5", 2, kwargs={**DEFAULTS, "fire_reset": fire_reset})
+    env.reset(seed=0)
+    balls = [sub.unwrapped.ale.getRAM()[[BALL_X, BALL_Y]] for sub in env.envs]
+    # an agent that never presses FIRE: the ball falls past the still paddle once per life
+    for _ in range(500):
+        *_, terminated, _, _ = env.step(np.zeros(2, dtype=np.int64))
+        if terminated.all():
+            break
+    lives = [sub.unwrapped.ale.lives() for sub in env.envs]
+    env.close()
+    if fire_reset:
+        assert all(ball.all() for ball in balls)  # in flight right after reset
+        assert terminated.all() and lives == [0, 0]  # relaunched after every lost life: game over
+    else:
+        assert not any(ball.any() for ball in balls)
+        assert not terminated.any() and lives == [5, 5]  # still waiting for FIRE
+
+
+def test_untrained_agent_evaluation_on_breakout_ends_well_before_the_time_limit(tmp_path: Path) -> None:
+    # an untrained greedy policy rarely picks FIRE: without fire_reset every evaluation episode ran
+    # to the ALE's 108k-frame limit (26,996 agent steps, 15 min for 10 episodes on this machine)
+    _ale()
+    result = train(["agent=ppo", "env=atari", "env.id=ALE/Breakout-v5", "env.num_envs=2", "agent.n_steps=32",
+                    "agent.batch_size=64", "agent.n_epochs=1", "trainer.total_steps=64", "trainer.eval_every=0",
+                    "trainer.eval_episodes=2", "trainer.checkpoint_every=0", "trainer.video_every=0"],
+                   tmp_path / "run")
+    assert result["status"] == "completed" and result["final"]["episodes"] == 2
+    assert result["final"]["length_mean"] < 2000  # the time limit is 27,000 steps
