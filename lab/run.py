@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> float | None:
     if sweep and not (cfg.wandb.group or cfg.experiment):
         cfg.wandb.group = Path(hydra_cfg.sweep.dir).name  # a sweep's runs form one W&B group
     try:
-        result = train(cfg, run_dir, overrides=overrides)
+        result = train(cfg, run_dir, overrides=overrides, notes=[n for n in [_preset_note(cfg, hydra_cfg)] if n])
     except Exception as exc:
         from envs import EnvStepError
 
@@ -61,6 +61,22 @@ def main(cfg: DictConfig) -> float | None:
     return final.get("return_mean")
 
 
+def _preset_note(cfg: DictConfig, hydra_cfg: Any) -> str | None:
+    """'no tuned preset for ppo on MountainCarContinuous-v0 ...' when the pair's optional preset
+    (agent_env/<agent>_<env>.yaml or agent_data/<agent>_<data>.yaml) is in none of the config
+    sources (conf/, a hydra.searchpath): Hydra skips a missing optional default silently."""
+    group = "agent_data" if cfg.get("data") else "agent_env"
+    name = hydra_cfg.runtime.choices.get(group)
+    if not name:
+        return None
+    for source in hydra_cfg.runtime.config_sources:
+        if source.schema == "file" and (Path(source.path) / group / f"{name}.yaml").is_file():
+            return None
+    what = cfg.data.name if cfg.get("data") else cfg.env.id
+    return (f"no tuned preset for {cfg.agent.name} on {what} ({group}/{name}.yaml): using "
+            f"{cfg.agent.name}'s defaults and the command line")
+
+
 def _record_failure(run_dir: Path, exc: BaseException) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "result.json"
@@ -71,8 +87,9 @@ def _record_failure(run_dir: Path, exc: BaseException) -> None:
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
-          hooks: dict[str, list] | None = None) -> dict[str, Any]:
-    """Train as `python -m lab` would, writing to `run_dir`. Returns the run's result.json."""
+          hooks: dict[str, list] | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+    """Train as `python -m lab` would, writing to `run_dir`. Returns the run's result.json.
+    `notes`: lines printed (and kept in train.log) as the run starts."""
     import torch  # noqa: F401  (heavy imports start here, after the config is known to be good)
 
     from lab.config import validate
@@ -94,7 +111,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     resume_path, run_dir = dp.broadcast(found) if dp is not None else found
     lock = _lock(run_dir) if writes else None  # one process per run directory, until train() returns
     try:
-        return _train(cfg, run_dir, overrides, hooks, device, dp, writes, resume_path)
+        return _train(cfg, run_dir, overrides, hooks, device, dp, writes, resume_path, notes or [])
     finally:
         if lock is not None:
             os.close(lock)  # releases the flock
@@ -117,7 +134,7 @@ def _lock(run_dir: Path) -> int:
 
 
 def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str, list] | None, device: Any,
-           dp: Any, writes: bool, resume_path: Path | None) -> dict[str, Any]:
+           dp: Any, writes: bool, resume_path: Path | None, notes: list[str]) -> dict[str, Any]:
     from envs import EnvError
     from lab import checkpoint as ckpt
     from lab.runtime import configure
@@ -176,6 +193,8 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
     for event, fns in (hooks or {}).items():
         for fn in fns:
             trainer.add_hook(event, fn)
+    for line in notes:
+        loggers.message(line)
     if note:
         loggers.message(f"warning: {note}")
     if resume_state is not None:

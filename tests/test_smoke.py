@@ -32,6 +32,20 @@ def test_cli_run_writes_the_documented_run_directory(tmp_path: Path) -> None:
     state = ckpt.load(run / "checkpoints" / "last.pt")  # loads with weights_only=True
     assert state["step"] == 4096 and "rng" in state and "optimizers" in state and state["wandb_id"]
     assert "eval at step 4,096" in proc.stderr and "completed" in proc.stderr
+    assert "no tuned preset" not in proc.stderr  # ppo_cartpole ships one
+
+
+def test_a_pair_without_a_tuned_preset_says_so(tmp_path: Path) -> None:
+    """An arbitrary env=gym id runs PPO's defaults: the run says so at the start (console and train.log)."""
+    run = tmp_path / "run"
+    proc = cli(["agent=ppo", "env=gym", "env.id=MountainCarContinuous-v0", "trainer.total_steps=256",
+                "agent.n_steps=16", "agent.batch_size=64", "trainer.eval_episodes=1", "wandb.mode=disabled",
+                "env.max_episode_steps=20", f"hydra.run.dir={run}"])
+    assert proc.returncode == 0, proc.stderr
+    line = ("no tuned preset for ppo on MountainCarContinuous-v0 (agent_env/ppo_gym.yaml): "
+            "using ppo's defaults and the command line")
+    assert " ".join(proc.stderr.split()).startswith(line)  # the first line (rich may wrap it)
+    assert line in (run / "train.log").read_text()
 
 
 def test_launches_in_the_same_second_get_their_own_run_directories(tmp_path: Path, monkeypatch) -> None:
