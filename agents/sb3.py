@@ -5,6 +5,13 @@ SB3 keeps its own training loop, so the adapter hands it one chunk of env steps 
 its own learners: evaluation on the same eval envs, metrics.jsonl, checkpoints, W&B, resume.
 SB3 optimises inside `learn`, so the adapter has no optimisation phases of its own.
 
+The budget holds as for the lab's own learners: a run ends within one tick of `agent.budget`
+(= trainer.total_steps). SB3 collects whole rollouts (n_steps x n_envs env steps; off-policy:
+train_freq x n_envs), so each learn() call asks for at most the budget left, a rollout larger
+than the budget shrinks to the fewest steps per env that cover it (PPO's batch_size to a divisor
+of it), and a chunk is whole rollouts; what was adjusted is said in one log line. With SB3's
+default n_steps of 2048 and env=mario's 256 envs one rollout was 524,288 steps, whatever the budget.
+
 Hyperparameters are SB3's constructor arguments (`agent.hyperparams`); schedules are written
 as in rl-baselines3-zoo (`lin_0.001`). Resume continues from the checkpoint (weights, optimizer
 states, counters, RNG), but SB3's own vector env restarts its episodes, so an SB3 run resumed
@@ -15,6 +22,9 @@ midway is not bit-identical to an uninterrupted one; save_replay keeps an off-po
 
 from __future__ import annotations
 
+import inspect
+import logging
+import math
 from typing import Any, Iterator
 
 import gymnasium as gym
@@ -25,6 +35,9 @@ from agents.config import SB3Config
 from lab.learner import Phase
 
 ALGOS = {"ppo": "PPO", "dqn": "DQN", "a2c": "A2C", "sac": "SAC"}
+ON_POLICY = ("ppo", "a2c")
+
+log = logging.getLogger("lab")
 
 
 def _schedule(value: Any) -> Any:
@@ -33,6 +46,69 @@ def _schedule(value: Any) -> Any:
         start = float(value[4:])
         return lambda progress_remaining: progress_remaining * start
     return value
+
+
+def fit_rollout(n_steps: int, num_envs: int, batch_size: int | None, budget: int) -> tuple[int, int | None]:
+    """An on-policy rollout (n_steps per env) and PPO minibatch size that fit `budget` env steps.
+
+    A rollout of n_steps x num_envs larger than the budget shrinks to ceil(budget / num_envs)
+    steps per env, the fewest that cover the budget, so the run ends within one vector step of it
+    (a rollout just under the budget would be followed by a whole second one). PPO's batch_size
+    (A2C has none: None) then becomes the largest divisor of the new rollout not above it, so
+    minibatches are not truncated, or the whole rollout when only 1 divides it (a prime rollout).
+    A rollout that fits is left as it is. Needs num_envs <= budget.
+    """
+    if n_steps * num_envs <= budget:
+        return n_steps, batch_size
+    if batch_size is not None:
+        budget = max(budget, 2)  # SB3's PPO needs a rollout (and minibatch) of at least 2
+    n_steps = math.ceil(budget / num_envs)
+    if batch_size is None:
+        return n_steps, None
+    rollout = n_steps * num_envs
+    divisor = max(d for d in range(1, min(batch_size, rollout) + 1) if rollout % d == 0)
+    return n_steps, divisor if divisor > 1 else rollout
+
+
+def _train_freq(value: Any) -> tuple[int, str]:
+    """SB3's train_freq (an int, or (n, 'step'|'episode')) as a tuple; Hydra gives lists."""
+    return (int(value[0]), str(value[1])) if isinstance(value, (list, tuple)) else (int(value), "step")
+
+
+def fit_budget(algo: Any, name: str, hyper: dict[str, Any], num_envs: int, chunk_steps: int,
+               budget: int) -> tuple[dict[str, Any], int, str]:
+    """SB3's hyperparameters with rollouts that fit the run's budget, the env steps of one tick
+    (`agent.chunk_steps` rounded up to whole rollouts: what SB3's learn() collects anyway) and a
+    note of what was adjusted ('' when nothing was). ValueError when not even one step of all the
+    envs fits the budget."""
+    if num_envs > budget:
+        raise ValueError(f"trainer.total_steps={budget:,} is less than one step of env.num_envs={num_envs} envs; "
+                         f"raise trainer.total_steps or lower env.num_envs")
+    defaults = {k: p.default for k, p in inspect.signature(algo.__init__).parameters.items()}
+    hyper, notes = dict(hyper), []
+    if name in ON_POLICY:
+        n_steps = int(hyper.get("n_steps", defaults["n_steps"]))
+        batch = int(hyper.get("batch_size", defaults["batch_size"])) if name == "ppo" else None
+        new_steps, new_batch = fit_rollout(n_steps, num_envs, batch, budget)
+        if new_steps != n_steps:
+            hyper["n_steps"] = new_steps
+            notes.append(f"n_steps {n_steps} -> {new_steps} so one rollout ({new_steps} x {num_envs} envs = "
+                         f"{new_steps * num_envs:,} env steps) fits trainer.total_steps={budget:,}")
+        if new_batch != batch:
+            hyper["batch_size"] = new_batch
+            notes.append(f"batch_size {batch} -> {new_batch} (a divisor of the rollout)")
+        unit = new_steps * num_envs
+    else:
+        freq, freq_unit = _train_freq(hyper.get("train_freq", defaults["train_freq"]))
+        if "train_freq" in hyper:
+            hyper["train_freq"] = (freq, freq_unit)
+        # a collection of whole episodes has no fixed size: then a tick may pass the budget by an episode
+        unit = freq * num_envs if freq_unit == "step" else 1
+    chunk = math.ceil(chunk_steps / unit) * unit
+    if chunk != chunk_steps:
+        what = "rollouts" if name in ON_POLICY else "train_freq collections"
+        notes.append(f"agent.chunk_steps {chunk_steps:,} -> {chunk:,} (whole {what} of {unit:,} env steps)")
+    return hyper, chunk, "; ".join(notes)
 
 
 class SB3Learner:
@@ -45,12 +121,15 @@ class SB3Learner:
 
         self.cfg = cfg
         algo = getattr(sb3, ALGOS[cfg.algo])
-        self.venv = make_vec_env(env_id, n_envs=num_envs, seed=seed, env_kwargs=env_kwargs)
         hyper = {k: _schedule(v) for k, v in dict(cfg.hyperparams).items()}
         if "policy_kwargs" in hyper and isinstance(hyper["policy_kwargs"], dict):
             hyper["policy_kwargs"] = dict(hyper["policy_kwargs"])
-        self.model = algo(cfg.policy, self.venv, seed=seed, device=device, verbose=0, **hyper)
         budget = cfg.budget
+        hyper, self.chunk, note = fit_budget(algo, cfg.algo, hyper, num_envs, cfg.chunk_steps, budget)
+        if note:
+            log.info(f"agent={cfg.name}: {note}")
+        self.venv = make_vec_env(env_id, n_envs=num_envs, seed=seed, env_kwargs=env_kwargs)
+        self.model = algo(cfg.policy, self.venv, seed=seed, device=device, verbose=0, **hyper)
 
         # SB3 computes schedule progress from each learn() call's own total; the lab calls learn
         # once per chunk, so progress is measured against the whole run's budget instead.
@@ -69,8 +148,12 @@ class SB3Learner:
 
     def collect(self, source: Any) -> tuple[None, int]:
         before = self.model.num_timesteps
+        # learn() collects whole rollouts until it has `steps` more: ask for no more than the
+        # budget left, so the last tick ends within a rollout of it (as the lab's PPO does)
+        left = self.cfg.budget - before
+        steps = min(self.chunk, left) if left > 0 else self.chunk
         with torch.enable_grad():  # the trainer collects under no_grad; SB3 trains in here
-            self.model.learn(total_timesteps=self.cfg.chunk_steps, reset_num_timesteps=False, progress_bar=False)
+            self.model.learn(total_timesteps=steps, reset_num_timesteps=False, progress_bar=False)
         return None, self.model.num_timesteps - before
 
     def losses(self, phase: Phase, batch: Any) -> Iterator[torch.Tensor]:

@@ -1,4 +1,5 @@
-"""The stable-baselines3 backend runs through the same CLI, run directory, checkpoints and resume."""
+"""The stable-baselines3 backend runs through the same CLI, run directory, checkpoints and resume,
+and keeps to the run's budget (trainer.total_steps) as the lab's own learners do."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from conftest import stop_at as _stop_at, train
 
+from agents.sb3 import fit_rollout
 from lab import checkpoint as ckpt
 from lab.errors import LabError
 
@@ -44,6 +46,52 @@ def test_sb3_agent_trains_checkpoints_and_resumes(agent: str, env: str, extra: l
 def test_sb3_wrong_action_space_is_one_clear_error(agent: str, env: str, needs: str, tmp_path: Path) -> None:
     with pytest.raises(LabError, match=needs):
         train([f"agent={agent}", f"env={env}"], tmp_path / "run")
+
+
+@pytest.mark.parametrize("n_steps,num_envs,batch_size,budget,expected", [
+    (2048, 256, 64, 4096, (16, 64)),    # SB3's default rollout on env=mario: 524,288 steps -> 4,096
+    (2048, 256, 64, 5000, (20, 64)),    # ceil(5000 / 256) = 20: 5,120 steps, within one vector step
+    (32, 8, 256, 100, (13, 104)),       # 13 x 8 = 104 < batch 256: the whole rollout is one minibatch
+    (2048, 1, 64, 1000, (1000, 50)),    # 64 does not divide 1000; 50 is its largest divisor <= 64
+    (2048, 1, 64, 97, (97, 97)),        # a prime rollout: one minibatch rather than minibatches of 1
+    (128, 8, 64, 2048, (128, 64)),      # 1,024 fits 2,048: left as it is
+    (5, 256, None, 1000, (4, None)),    # A2C (no minibatches): 4 x 256 = 1,024
+    (2048, 1, 64, 1, (2, 2)),           # SB3's PPO needs a rollout of 2
+])
+def test_fit_rollout(n_steps: int, num_envs: int, batch_size: int | None, budget: int, expected: tuple) -> None:
+    assert fit_rollout(n_steps, num_envs, batch_size, budget) == expected
+
+
+@pytest.mark.parametrize("total,steps", [(4096, 4096), (5000, 5120)])
+def test_sb3_ppo_keeps_to_the_budget_with_many_envs(total: int, steps: int, tmp_path: Path) -> None:
+    # SB3's default n_steps 2048 x env=mario's 256 envs made one rollout 524,288 steps, whatever the budget
+    result = train(["agent=sb3_ppo", "env=mario", f"trainer.total_steps={total}", "trainer.eval_episodes=2",
+                    "trainer.video_every=0"], tmp_path / "run")
+    assert result["completed"] and result["steps"] == steps and steps < total + 256  # within one vector step
+    assert ckpt.load(tmp_path / "run" / "checkpoints" / "last.pt")["learner"]["num_timesteps"] == steps  # SB3's own
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert f"agent=sb3_ppo: n_steps 2048 -> {steps // 256} so one rollout ({steps // 256} x 256 envs" in log
+
+
+def test_sb3_a2c_and_dqn_end_within_one_rollout_of_the_budget(tmp_path: Path) -> None:
+    # A2C: rollouts of 5 x 256 = 1,280 fit 4,096; ticks of 2 rollouts (chunk 2,048 -> 2,560), the last
+    # asks for the 1,536 left: 2 rollouts, 5,120 in all (the lab's PPO also ends on a whole rollout)
+    result = train(["agent=sb3_a2c", "env=mario", "trainer.total_steps=4096", "trainer.eval_episodes=2",
+                    "trainer.video_every=0"], tmp_path / "a2c")
+    assert result["steps"] == 5120
+    assert "agent.chunk_steps 2,048 -> 2,560 (whole rollouts of 1,280 env steps)" in (tmp_path / "a2c" / "train.log").read_text()
+    # DQN collects train_freq x num_envs = 32 steps at a time: 4 collections cover 100 (the lab's DQN ticks alike)
+    result = train(["agent=sb3_dqn", "env=cartpole", "env.num_envs=8", "agent.hyperparams.train_freq=4",
+                    "trainer.total_steps=100", "trainer.eval_episodes=2"], tmp_path / "dqn")
+    assert result["steps"] == 128
+    assert ckpt.load(tmp_path / "dqn" / "checkpoints" / "last.pt")["learner"]["num_timesteps"] == 128
+
+
+def test_sb3_budget_below_one_step_of_all_envs_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LabError) as err:
+        train(["agent=sb3_ppo", "env=mario", "trainer.total_steps=100"], tmp_path / "run")
+    message = str(err.value)
+    assert "trainer.total_steps=100 is less than one step of env.num_envs=256 envs" in message and "\n" not in message
 
 
 @pytest.mark.slow
