@@ -91,6 +91,7 @@ class Pair:
     norm_zero: float | str | None = None
     norm_one: float | str | None = None
     note: str = ""
+    early_stop: bool = True  # RL: stop once an evaluation reaches the zoo's bar (--no-early-stop: run it all)
 
     @property
     def kind(self) -> str:
@@ -102,8 +103,11 @@ class Pair:
     def command(self, seed: int | str, extra: list[str]) -> list[str]:
         """The lab overrides of this pair's run for `seed`: later ones win over earlier ones for a key."""
         budget = []
-        if self.zoo is not None:  # the zoo's budget, to the end: no early stop at the env's threshold
-            budget = [f"trainer.total_steps={int(self.zoo['steps'])}", "trainer.stop_return=null"]
+        if self.zoo is not None:
+            # The zoo's budget or less: the run stops once an evaluation reaches the bar (zoo mean - std),
+            # as the presets' own stop_return does; --no-early-stop trains the whole budget instead.
+            stop = f"{self.zoo['mean'] - self.zoo['std']:g}" if self.early_stop else "null"
+            budget = [f"trainer.total_steps={int(self.zoo['steps'])}", f"trainer.stop_return={stop}"]
         return _dedupe([f"agent={self.agent}", f"{self.group}={self.source}", f"seed={seed}", *DEFAULTS,
                         *budget, *self.overrides, *extra])
 
@@ -673,6 +677,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="lab overrides for every run, after the pair's (give it last)")
     parser.add_argument("--matrix", type=Path, default=MATRIX, help=f"matrix file (default {MATRIX.relative_to(ROOT)})")
     parser.add_argument("--dry-run", action="store_true", help="print the lab commands, run nothing")
+    parser.add_argument("--no-early-stop", action="store_true",
+                        help="RL: train the zoo's whole budget (default: stop once an eval reaches the bar)")
     args = parser.parse_args(argv)
     command = "python -m lab.bench " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
@@ -686,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
         matrix = load_matrix(args.matrix)
         names = select(matrix, args.pairs)
         pairs = [matrix[n] for n in names]
+        for pair in pairs:
+            pair.early_stop = not args.no_early_stop
         seeds = list(range(args.seeds))
         out = args.out.resolve()
         preflight_pairs(pairs, seeds, out, args.extra)
