@@ -284,12 +284,13 @@ class GAN:
         # precision, so metrics of bf16/fp16 runs stay comparable; the trainer evaluates under no_grad
         with torch.enable_grad(), torch.autocast("cpu", enabled=False):
             evaluator = self._image_evaluator(source)
-            # as many fakes as held-out real images; a conditional G draws them for the held-out
-            # images' labels, so both sides have the same classes in the same proportions
-            labels = evaluator.held_out_labels if self.num_classes is not None else None
-            g = torch.Generator().manual_seed(self.eval_seed)  # the same z at every evaluation
-            z = torch.randn(evaluator.num_fake, self.cfg.z_dim, generator=g)
-            result = evaluator.score(self.generate(z, labels), labels)
+        # as many fakes as held-out real images; a conditional G draws them for the held-out
+        # images' labels, so both sides have the same classes in the same proportions
+        labels = evaluator.held_out_labels if self.num_classes is not None else None
+        g = torch.Generator().manual_seed(self.eval_seed)  # the same z at every evaluation
+        fake = self.generate(torch.randn(evaluator.num_fake, self.cfg.z_dim, generator=g), labels)
+        with torch.autocast("cpu", enabled=False):
+            result = evaluator.score(fake, labels)
         real = evaluator.real if self.num_classes is not None else {k: v for k, v in evaluator.real.items()
                                                                      if k != "class_diversity"}
         return {**result, **{f"real_{k}": v for k, v in real.items()}}

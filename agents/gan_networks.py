@@ -5,7 +5,8 @@ class-conditional batch norm and the projection discriminator head.
   LeakyReLU in D, N(0, 0.02) initialisation; here sized for 8/16/32/64-pixel images.
 - Spectral normalisation: Miyato et al. 2018 (arXiv:1802.05957), torch's parametrization.
 - Conditional BN (de Vries et al. 2017; BigGAN) in G, projection D (Miyato & Koyama 2018,
-  arXiv:1802.05637): D(x, y) = psi(h(x)) + <embed(y), h(x)>.
+  arXiv:1802.05637): D(x, y) = psi(h(x)) + <embed(y), h(x)>. As in their generator, the class
+  enters the DCGAN G through the BN layers only, never concatenated to z (see DCGANGenerator).
 
     G, D = make_networks(arch="dcgan", shape=(1, 16, 16), z_dim=64, num_classes=None, cfg=cfg)
 """
@@ -113,16 +114,21 @@ def _stages(image_size: int) -> int:
 
 
 class DCGANGenerator(nn.Module):
-    """z -> 4x4 maps -> (transposed conv 4/2/1, BN, act) per doubling -> 3x3 conv -> tanh."""
+    """z -> 4x4 maps -> (transposed conv 4/2/1, BN, act) per doubling -> 3x3 conv -> tanh.
+
+    Class-conditional: the class sets each BN's scale and shift, and z alone feeds the first
+    layer, as in Miyato & Koyama's generator. With a class embedding concatenated to z there too
+    (this G until issue 13), G learned to draw one image per class on digits whatever z (recall
+    0.00 against 0.97 for held-out real digits, within-class diversity 1.0 against 9.2).
+    """
 
     def __init__(self, z_dim: int, channels: int, image_size: int, width: int, activation: str,
                  num_classes: int | None) -> None:
         super().__init__()
         k = _stages(image_size)
         widths = [width * 2 ** (k - i) for i in range(k + 1)]  # 4x4 widest ... image_size: `width`
-        self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
         self.w0 = widths[0]
-        self.fc = nn.Linear(z_dim * (2 if num_classes else 1), widths[0] * 16)
+        self.fc = nn.Linear(z_dim, widths[0] * 16)
         self.norms = nn.ModuleList([ConditionalBatchNorm(widths[0], num_classes)])
         self.ups = nn.ModuleList()
         for a, b in zip(widths[:-1], widths[1:]):
@@ -133,8 +139,6 @@ class DCGANGenerator(nn.Module):
         dcgan_init(self)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        if self.embed is not None:
-            z = torch.cat([z, self.embed(y)], dim=1)  # the class also enters through the BN
         h = self.act(self.norms[0](self.fc(z).view(len(z), self.w0, 4, 4), y))
         for up, norm in zip(self.ups, self.norms[1:]):
             h = self.act(norm(up(h), y))

@@ -1,12 +1,15 @@
 """DCGAN-family presets on the bundled digits: lab-feature FID of the EMA generator at
-initialisation and at the end, training speed in images/s, and the final sample grid.
+initialisation and at the end, recall, coverage and (conditional) within-class diversity beside
+what held-out real digits score, training speed in images/s, and the final sample grid.
 
     python benchmarks/gan_digits.py                          # agent=dcgan, seed 0
-    python benchmarks/gan_digits.py --agent sngan --steps 1500 --seeds 0 1
+    python benchmarks/gan_digits.py --agent cgan --seeds 0 1 2
 
-The FID is computed in the feature space of a small classifier trained on the digits
-themselves (lab.metrics.dataset_extractor), 2,500 real vs 2,500 generated images: comparable
-across lab runs, not with Inception-FIDs from papers. The bar: FID falls >= 5-fold.
+The metrics are computed in the feature space of a small classifier trained on the digits
+themselves (lab.metrics.dataset_extractor), 898 generated images against 898 reference digits,
+beside 898 held-out digits scored the same way (agents/gan.py evaluate): comparable across lab
+runs, not with Inception-FIDs from papers. The bar (issue 13): FID falls >= 20-fold; recall,
+coverage and class diversity at least half of the held-out real digits'.
 Results go to benchmarks/out/gan_digits.json.
 """
 
@@ -57,8 +60,12 @@ def run(agent: str, seed: int, steps: int | None, out_dir: Path) -> dict:
     lines = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
     images = max(l.get("train/real_samples", 0) for l in lines)
     grids = sorted((run_dir / "media").glob("samples_*.png"))
+    final = result["final"]
+    bar = {"fid": final["fid"] <= fid_init / 20}
+    bar.update({m: final[m] >= 0.5 * final[f"real_{m}"] for m in ("recall", "coverage", "class_diversity")
+                if m in final})
     return {"agent": agent, "seed": seed, "steps": result["steps"], "fid_init": fid_init,
-            "fid_final": result["final"]["fid"], "fid_best": result["best_eval"],
+            "fid_final": final["fid"], "fid_best": result["best_eval"], "final": final, "bar": bar,
             "fid_ratio": fid_init / result["final"]["fid"], "train_s": result["wall_time_s"],
             "images_per_s": images / result["wall_time_s"], "g_steps_per_s": result["steps"] / result["wall_time_s"],
             "grid": str(grids[-1]) if grids else None}
@@ -79,6 +86,9 @@ def main() -> None:
         rows.append(row)
         print(f"{row['agent']} seed {seed}: FID {row['fid_init']:.1f} -> {row['fid_final']:.2f} "
               f"({row['fid_ratio']:.1f}x lower; best {row['fid_best']:.2f}) in {row['steps']} G steps, "
+              + "".join(f"{m} {row['final'][m]:.2f} (real {row['final'][f'real_{m}']:.2f}), "
+                        for m in ("recall", "coverage", "class_diversity") if m in row["final"])
+              + f"bar {'met' if all(row['bar'].values()) else 'missed'}, "
               f"{row['images_per_s']:.0f} real images/s, {row['g_steps_per_s']:.1f} G steps/s "
               f"({time.time() - t:.0f} s wall); grid: {row['grid']}", flush=True)
     import torch
