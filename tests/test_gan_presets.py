@@ -19,7 +19,7 @@ PRESETS: dict[tuple[str, str], dict[str, object]] = {
     ("sngan", "ring8"): {"z_dim": 2, "g_lr": 1e-3, "d_lr": 1e-3, "n_critic": 5, "r1_gamma": 1.0, "r1_every": 4,
                          "lr_decay": True, "ema_beta": 0.99, "total_steps": 7000},
     ("cgan", "ring8"): {"z_dim": 2, "g_lr": 1e-3, "d_lr": 1e-3, "n_critic": 5, "r1_gamma": 1.0, "r1_every": 4,
-                        "lr_decay": True, "ema_beta": 0.99, "total_steps": 5000},
+                        "lr_decay": True, "ema_beta": 0.99, "total_steps": 7000},
 }
 
 # what makes each agent itself: a preset may tune everything else, not these
