@@ -6,7 +6,8 @@ points, DCGAN for images), the adversarial losses, then training as two phases, 
 
     D: n_critic steps of  L_D = loss(D(x_real), D(G(z)))  [+ lambda GP] [+ gamma/2 R1]
     G: one step of        L_G = loss_G(D(G(z)))
-    G_ema <- beta G_ema + (1 - beta) G                     (samples and metrics use G_ema)
+    G_ema <- beta G_ema + (1 - beta) G                     (samples and metrics use G_ema,
+                                                            with batch-norm statistics of its own)
 
 One trainer step is one generator step. Every random draw of a tick (real batches, z, labels,
 interpolation weights) is made in `collect` from the learner's own torch.Generator, seeded
@@ -108,6 +109,7 @@ class GAN:
                 raise ValueError(f"image metrics need more than {PRDC_K} held-out real images: agent.eval_samples="
                                  f"{cfg.eval_samples}, and {source.name} has {len(source)} images (half are held out)")
         self._evaluator: Any = None  # lab.metrics.ImageEvaluator, built at the first evaluation
+        self._stats_step: int | None = None  # the G step G_ema's batch-norm statistics were measured at
 
     # ------------------------------------------------------------------ the contract
     def phases(self) -> list[Phase]:
@@ -223,8 +225,35 @@ class GAN:
             beta = min(self.cfg.ema_beta, (1 + self.ema_updates) / (10 + self.ema_updates))
         ema, now = list(self.G_ema.parameters()), list(self.G.parameters())
         torch._foreach_lerp_(ema, now, 1.0 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)  # batch-norm statistics follow G
+        # G_ema's batch-norm statistics are not G's: _standing_stats measures them before sampling
+
+    @torch.no_grad()
+    def _standing_stats(self, batches: int = 4, batch_size: int = 256) -> None:
+        """Measure G_ema's batch-norm statistics on its own activations ("standing statistics",
+        Brock et al. 2019), once per G step that samples. G's running statistics belong to G's
+        weights; on G_ema's averaged weights they mis-scale every layer (digits, seed 0, FID with
+        G's statistics -> G_ema's own: cgan 2.98 -> 1.96, dcgan 7.96 -> 4.59). 1,024 samples: 256 or
+        4,096 give the same FID within 0.1. Fixed z and labels from a generator of its own: no RNG
+        of the run is touched, so training is unchanged."""
+        norms = [m for m in self.G_ema.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+        if not norms or self._stats_step == self.ema_updates:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # None: a plain average over the batches below
+        g = torch.Generator().manual_seed(self.eval_seed + 2)
+        self.G_ema.train()
+        try:
+            for _ in range(batches):
+                z = torch.randn(batch_size, self.cfg.z_dim, generator=g).to(self.device)
+                y = None if self.num_classes is None else (torch.arange(batch_size) % self.num_classes).to(self.device)
+                self.G_ema(z, y)
+        finally:
+            self.G_ema.eval()
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+        self._stats_step = self.ema_updates
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
@@ -239,6 +268,7 @@ class GAN:
     @torch.no_grad()
     def generate(self, z: Tensor, labels: Tensor | None = None, batch_size: int = 500) -> Tensor:
         """G_ema(z, labels) in batches; float32 on the CPU."""
+        self._standing_stats()
         if self.num_classes is not None and labels is None:
             labels = torch.arange(len(z)) % self.num_classes
         out = []
@@ -332,6 +362,7 @@ class GAN:
         self.D.load_state_dict(state["D"])
         self.G_ema.load_state_dict(state["G_ema"])
         self.ema_updates, self.eval_seed = state["ema_updates"], state["eval_seed"]
+        self._stats_step = None  # measured again before the next sample
         self.generator.set_state(state["generator"])
         self.images_seen = state["images_seen"]
         self.stats.load_state_dict(state["stats"])

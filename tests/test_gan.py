@@ -71,6 +71,39 @@ def test_ema_follows_the_generator_with_warm_up() -> None:
         torch.testing.assert_close(p, b + (1 - 2 / 11))
 
 
+def test_g_ema_samples_with_batch_norm_statistics_of_its_own() -> None:
+    from omegaconf import OmegaConf
+
+    from agents.gan import build
+    from envs.data import make_dataset
+
+    cfg = compose(["agent=dcgan", *SMALL_DCGAN])
+    gan = build(make_dataset("digits", image_size=8), OmegaConf.to_object(cfg.agent), torch.device("cpu"))
+    with torch.no_grad():
+        gan.G_ema.fc.weight.mul_(3.0)  # G_ema's first layer is no longer G's
+    rng, g_buffers = gan.generator.get_state(), [b.clone() for b in gan.G.buffers()]
+    gan.sample(16)
+    # the first BN's statistics are those of G_ema's own first layer on 4 batches of 256 fixed z
+    g = torch.Generator().manual_seed(gan.eval_seed + 2)
+    with torch.no_grad():
+        h = [gan.G_ema.fc(torch.randn(256, 16, generator=g)).view(256, -1, 16) for _ in range(4)]
+    bn = gan.G_ema.norms[0].bn
+    torch.testing.assert_close(bn.running_mean, torch.stack([x.mean(dim=(0, 2)) for x in h]).mean(0))
+    torch.testing.assert_close(bn.running_var, torch.stack([x.transpose(0, 1).reshape(len(x[0]), -1).var(dim=1)
+                                                            for x in h]).mean(0))
+    assert all(torch.equal(a, b) for a, b in zip(g_buffers, gan.G.buffers()))  # G's are untouched
+    assert torch.equal(gan.generator.get_state(), rng)  # and so is the run's RNG
+    # measured once per G step: the next sample at this step reuses them, the next step remeasures
+    with torch.no_grad():
+        gan.G_ema.fc.weight.mul_(2.0)
+    mean = bn.running_mean.clone()
+    gan.sample(16)
+    assert torch.equal(bn.running_mean, mean)
+    gan._update_ema()
+    gan.sample(16)
+    assert not torch.allclose(bn.running_mean, mean)
+
+
 def test_lazy_r1_penalises_every_kth_d_step_scaled_by_k() -> None:
     """agent.r1_every=k: D steps 0, k, 2k... carry k * gamma/2 |grad D(real)|^2, the others none;
     agent.r1_decay scales gamma by D's current learning-rate factor."""
