@@ -50,6 +50,44 @@ def test_presets_apply_and_user_overrides_win() -> None:
     assert user.agent.lr == 0.123
 
 
+def _leaves(node, prefix: str = ""):
+    """(dotted key, value) of every leaf of a plain dict/list tree."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _leaves(v, f"{prefix}{k}.")
+    else:
+        yield prefix[:-1], node
+
+
+PAIR_PRESETS = sorted(
+    (p.stem, agent, p.stem[len(agent) + 1:])
+    for p in (Path(CONF) / "agent_env").glob("*.yaml")
+    for agent in AGENTS if p.stem.startswith(agent + "_") and p.stem[len(agent) + 1:] in ENVS)
+
+
+def test_pair_presets_include_the_mountaincar_ones() -> None:
+    names = {name for name, _, _ in PAIR_PRESETS}
+    assert {"dqn_mountaincar", "ppo_mountaincar"} <= names
+
+
+@pytest.mark.parametrize("name,agent,env", PAIR_PRESETS, ids=[p[0] for p in PAIR_PRESETS])
+def test_every_pair_preset_loads_for_its_pair_and_validates(name: str, agent: str, env: str) -> None:
+    """`agent=A env=E` picks up agent_env/A_E.yaml: every value the preset sets is in the composed config."""
+    from omegaconf import OmegaConf
+
+    from lab.config import validate
+
+    cfg = compose([f"agent={agent}", f"env={env}"])
+    assert validate(cfg) is None, name
+    preset = OmegaConf.to_container(OmegaConf.load(Path(CONF) / "agent_env" / f"{name}.yaml"))
+    composed = OmegaConf.to_container(cfg, resolve=True)
+    for key, value in _leaves(preset):
+        node = composed
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, (name, key)
+
+
 # Bad overrides, each with the exact line it prints: tests/test_bad_input.py.
 
 
