@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from lab.config import spec
+from lab.core.config import spec
 
 
 @dataclass

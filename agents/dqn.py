@@ -31,8 +31,8 @@ from torch import nn
 from agents.config import DQNConfig
 from agents.networks import NatureCNN, NumpyMirror, conv_out_sizes, image_layout, is_image_space, make_adam, mlp
 from agents.replay import ReplayBuffer
-from lab.learner import Mean, Phase
-from lab.runtime import require_memory
+from lab.core.learner import Mean, Phase
+from lab.core.runtime import require_memory
 
 
 class QNetwork(nn.Module):

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from agents.config import GANConfig
 from agents.gan_networks import make_networks
 from agents.networks import make_adam
-from lab.learner import Mean, Phase
+from lab.core.learner import Mean, Phase
 
 
 # ---------------------------------------------------------------------- the adversarial losses
@@ -101,14 +101,14 @@ class GAN:
             self.best_metric = ("score", "max")  # modes captured, then high-quality share
         else:
             self.best_metric = ("fid", "min")
-            from lab.metrics import PRDC_K
+            from agents.gan_metrics import PRDC_K
 
             # evaluation scores as many fakes as there are held-out real images (min(eval_samples,
             # half the data set)); the k-NN metrics need more than k of them: say so now, not at step N
             if min(cfg.eval_samples, len(source) // 2) <= PRDC_K:
                 raise ValueError(f"image metrics need more than {PRDC_K} held-out real images: agent.eval_samples="
                                  f"{cfg.eval_samples}, and {source.name} has {len(source)} images (half are held out)")
-        self._evaluator: Any = None  # lab.metrics.ImageEvaluator, built at the first evaluation
+        self._evaluator: Any = None  # agents.gan_metrics.ImageEvaluator, built at the first evaluation
         self._stats_step: int | None = None  # the G step G_ema's batch-norm statistics were measured at
 
     # ------------------------------------------------------------------ the contract
@@ -146,8 +146,8 @@ class GAN:
         return {name: t if t is None else t.to(self.device, non_blocking=True) for name, t in batch.items()}, 1
 
     def set_data_parallel(self, rank: int, world: int) -> None:
-        """Train on rows rank/world of each global batch (lab/distributed.py averages the gradients)."""
-        from lab.distributed import shard
+        """Train on rows rank/world of each global batch (lab/core/distributed.py averages the gradients)."""
+        from lab.core.distributed import shard
 
         if self.cfg.batch_size % (world * self.cfg.pack):
             raise ValueError(f"agent.batch_size={self.cfg.batch_size} must split into {world} processes' "
@@ -278,7 +278,7 @@ class GAN:
         return torch.cat(out)
 
     def media_samples(self) -> dict[str, Any]:
-        """What lab.gan_media draws at each evaluation: a sample grid (images) or a scatter plot."""
+        """What agents.gan_media draws at each evaluation: a sample grid (images) or a scatter plot."""
         if self.kind == "points":
             return {"points": self.sample(self.cfg.eval_samples), "modes": self.modes, "std": self.std}
         n = 10 * self.num_classes if self.num_classes else 64
@@ -305,7 +305,7 @@ class GAN:
         `class_diversity` (0: one image per class whatever z) and `real_class_diversity`."""
         n = self.cfg.eval_samples
         if self.kind == "points":
-            from lab.metrics import mixture_metrics
+            from agents.gan_metrics import mixture_metrics
 
             m = mixture_metrics(self.sample(n), self.modes, self.std)
             return {"modes": m.modes_captured, "hq_fraction": m.high_quality, "reverse_kl": m.reverse_kl,
@@ -326,10 +326,10 @@ class GAN:
         return {**result, **{f"real_{k}": v for k, v in real.items()}}
 
     def _image_evaluator(self, source: Any) -> Any:
-        """The data set's own small classifier (lab.metrics), trained once and cached on disk; the
+        """The data set's own small classifier (agents.gan_metrics), trained once and cached on disk; the
         reference and held-out real features and the held-out set's scores, once per run."""
         if self._evaluator is None:
-            from lab.metrics import ImageEvaluator, dataset_extractor
+            from agents.gan_metrics import ImageEvaluator, dataset_extractor
 
             extractor = dataset_extractor(source, cache_dir())
             extractor.module.eval()

@@ -28,8 +28,8 @@ from agents.networks import (CodeEmbedding, NatureCNN, NumpyMirror, conv_out_siz
                              is_image_space, make_adam, mlp)
 from agents.normalize import ObsNormalizer, RewardNormalizer
 from agents.rollout import RolloutBuffer, gae
-from lab.learner import Mean, Phase
-from lab.runtime import require_memory
+from lab.core.learner import Mean, Phase
+from lab.core.runtime import require_memory
 
 
 class ActorCritic(nn.Module):

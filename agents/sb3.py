@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from agents.config import SB3Config
-from lab.learner import Phase
+from lab.core.learner import Phase
 
 ALGOS = {"ppo": "PPO", "dqn": "DQN", "a2c": "A2C", "sac": "SAC"}
 ON_POLICY = ("ppo", "a2c")

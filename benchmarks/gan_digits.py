@@ -6,7 +6,7 @@ what held-out real digits score, training speed in images/s, and the final sampl
     python benchmarks/gan_digits.py --agent cgan --seeds 0 1 2
 
 The metrics are computed in the feature space of a small classifier trained on the digits
-themselves (lab.metrics.dataset_extractor), 898 generated images against 898 reference digits,
+themselves (agents.gan_metrics.dataset_extractor), 898 generated images against 898 reference digits,
 beside 898 held-out digits scored the same way (agents/gan.py evaluate): comparable across lab
 runs, not with Inception-FIDs from papers. The bar (issue 13): FID falls >= 20-fold; recall,
 coverage and class diversity at least half of the held-out real digits'.
@@ -43,7 +43,7 @@ def run(agent: str, seed: int, steps: int | None, out_dir: Path) -> dict:
     import torch
 
     from lab import run as lab_run
-    from lab.runtime import configure
+    from lab.core.runtime import configure
 
     over = ["wandb.mode=disabled", "logger.console=false", f"agent={agent}", f"seed={seed}"]
     if steps:

@@ -25,7 +25,7 @@ def lab_solve_run(overrides: list[str], seed: int, rule: dict[str, float]) -> di
     """Train the lab with `overrides` until solved or out of budget; the final policy's 20-episode return."""
     from hydra import compose, initialize_config_dir
 
-    from lab import checkpoint
+    from lab.core import checkpoint
     from lab.config import register_configs
     from lab.run import build_learner, build_source, train
 

@@ -4,7 +4,8 @@
 """
 
 from envs import mario, smb
-from envs.factory import EnvError, EnvStepError, env_spec, make_vec
+from envs.errors import EnvError, EnvStepError
+from envs.factory import env_spec, make_vec
 
 mario.register()  # lab/Mario-v0, the built-in platformer
 # lab/SMB-v0, the real NES game: registered by name only (nothing of the NES packages is imported);

@@ -45,7 +45,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from envs.factory import EnvError
+from envs.errors import EnvError
 
 ALE_ENTRY_POINT = "ale_py.env:AtariEnv"
 

@@ -16,13 +16,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
-
-class EnvError(ValueError):
-    """A bad env id or env setting: one readable line."""
-
-
-class EnvStepError(RuntimeError):
-    """An env raised while stepping: names the env id and seed so the failure can be replayed."""
+from envs.errors import EnvError
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:

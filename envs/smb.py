@@ -35,7 +35,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.factory import EnvError
+from envs.errors import EnvError
 
 ENV_ID = "lab/SMB-v0"
 SCREEN_H, SCREEN_W = 240, 256

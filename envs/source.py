@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from envs.factory import EnvStepError
+from envs.errors import EnvStepError
 from envs.state import get_state, set_state
 
 MAX_EVAL_ENVS = 32  # evaluation runs min(episodes, MAX_EVAL_ENVS) envs side by side

@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lab.config import register_configs
-from lab.errors import check_overrides, explain_hydra_error
+from lab.preflight import check_overrides, explain_hydra_error
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 

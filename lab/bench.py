@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX = ROOT / "benchmarks" / "matrix.yaml"
@@ -648,7 +648,7 @@ def preflight_pairs(pairs: list[Pair], seeds: list[int], out: Path, extra: list[
     earlier runs in OUT ran the same commands."""
     from lab.__main__ import CONF_DIR
     from lab.config import register_configs
-    from lab.errors import preflight
+    from lab.preflight import preflight
 
     register_configs()
     for pair in pairs:

@@ -1,8 +1,8 @@
-"""The typed config schema of the lab and its validation.
+"""The root config of a lab run, the schema registry, and the run-level validation.
 
 Hydra composes ``conf/``; every group is checked against a dataclass registered here, so a
 misspelt key or a wrong type fails at start. Ranges and choices live in the field metadata
-(``spec(...)``) and are checked by :func:`validate`, which returns one readable line.
+(``lab.core.config.spec``) and are checked by :func:`validate`, which returns one readable line.
 
 This module must stay light: ``python -m lab --help`` and a rejected override import it but
 must not import torch, wandb or stable-baselines3.
@@ -10,69 +10,12 @@ must not import torch, wandb or stable-baselines3.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
-
-def spec(default: Any = MISSING, *, gt: float | None = None, ge: float | None = None,
-         le: float | None = None, lt: float | None = None,
-         choices: tuple[Any, ...] | None = None, words: tuple[str, ...] | None = None, help: str = "") -> Any:
-    """A dataclass field with a range or a set of valid choices, checked by `validate`.
-
-    `words`: a number field (typed Any) that also takes these words, e.g. video_every=auto."""
-    meta = {k: v for k, v in dict(gt=gt, ge=ge, le=le, lt=lt, choices=choices, words=words, help=help).items()
-            if v not in (None, "")}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-@dataclass
-class TrainerConfig:
-    """The shared training loop (lab/trainer.py). Steps are env steps for RL, generator steps for GANs."""
-
-    total_steps: int = spec(100_000, gt=0, help="training budget in domain steps")
-    eval_every: int = spec(10_000, ge=0, help="evaluate every N steps (0: only at the end)")
-    eval_episodes: int = spec(10, gt=0)
-    checkpoint_every: int = spec(50_000, ge=0, help="write checkpoints/last.pt every N steps (0: only at the end)")
-    log_every: int = spec(2_000, ge=0, help="write a metrics.jsonl line every N steps (0: every tick)")
-    stop_return: Optional[float] = spec(None, help="stop early once eval/return_mean reaches this")
-    resume: Optional[str] = spec(None, help="'auto' or a checkpoint path")
-    device: str = spec("auto", choices=("auto", "cpu", "cuda", "mps"))
-    precision: str = spec("32", choices=("32", "bf16", "fp16"))
-    compile: bool = False
-    threads: int = spec(1, ge=0, help="torch CPU threads (0: torch's default); 1 is fastest for small nets")
-    deterministic: bool = spec(False, help="torch.use_deterministic_algorithms (slower on GPU)")
-    distributed: str = spec("none", choices=("none", "ddp"),
-                            help="ddp: data-parallel GAN training over the processes torchrun starts")
-    time_limit_min: Optional[float] = spec(None, gt=0, help="stop (with a checkpoint) after this many minutes")
-    video_every: Any = spec("auto", ge=0, words=("auto",),
-                            help="record one deterministic eval episode to <run>/media/step_<N>.mp4 (and W&B): "
-                                 "auto: whenever videos so far stay under 3% of the wall time; "
-                                 "N: every N steps and at the end; 0: off")
-
-
-@dataclass
-class WandbConfig:
-    """Weights & Biases. mode None means: online when credentials are configured, else offline."""
-
-    mode: Optional[str] = spec(None, choices=(None, "online", "offline", "disabled"))
-    project: str = "lab"
-    entity: Optional[str] = None
-    group: Optional[str] = None
-    tags: list[str] = spec([])
-
-
-@dataclass
-class LoggerConfig:
-    """Which loggers run besides metrics.jsonl (always on)."""
-
-    console: bool = True
-    tensorboard: bool = False
+from lab.core.config import LoggerConfig, TrainerConfig, WandbConfig, check_node, spec
 
 
 @dataclass
@@ -123,52 +66,9 @@ def register_configs() -> None:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_value(key: str, value: Any, meta: dict) -> str | None:
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        shown = ", ".join("null" if c is None else str(c) for c in choices)
-        return f"{key}={value} is not a valid choice; choose one of: {shown}"
-    words = meta.get("words")
-    if words is not None and value in words:
-        return None
-    if words is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        bound = "".join(f" {sign} {meta[op]}" for op, sign in (("gt", ">"), ("ge", ">=")) if op in meta)
-        return f"{key}={value} is not valid; use {', '.join(words)} or a whole number{bound}"
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    for op, bound, ok in (("gt", meta.get("gt"), lambda v, b: v > b), ("ge", meta.get("ge"), lambda v, b: v >= b),
-                          ("lt", meta.get("lt"), lambda v, b: v < b), ("le", meta.get("le"), lambda v, b: v <= b)):
-        if bound is not None and not ok(value, bound):
-            sign = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[op]
-            return f"{key}={value} is out of range: it must be {sign} {bound}"
-    return None
-
-
-def _walk(node: Any, prefix: str) -> str | None:
-    if not isinstance(node, DictConfig):
-        return None
-    schema = OmegaConf.get_type(node)
-    if dataclasses.is_dataclass(schema):
-        for f in dataclasses.fields(schema):
-            key = f"{prefix}{f.name}"
-            value = node[f.name] if f.name in node else None
-            if isinstance(value, (DictConfig, ListConfig)):
-                err = _walk(value, key + ".")
-            else:
-                err = _check_value(key, value, dict(f.metadata))
-            if err:
-                return err
-    else:
-        for name in node:
-            err = _walk(node[name], f"{prefix}{name}.")
-            if err:
-                return err
-    return None
-
-
 def validate(cfg: DictConfig) -> str | None:
     """Return one readable line for the first out-of-range or invalid value, else None."""
-    err = _walk(cfg, "")
+    err = check_node(cfg, "")
     if err:
         return err
     schema = OmegaConf.get_type(cfg.agent)
@@ -188,6 +88,3 @@ def validate(cfg: DictConfig) -> str | None:
     return checker(cfg) if checker else None
 
 
-def did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""

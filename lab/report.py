@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.root.is_dir():
         print(f"lab.report: error: {args.root} is not a directory", file=sys.stderr)
         return 2
-    from lab.errors import LabError
+    from lab.core.errors import LabError
     from lab.safety import check_config
 
     try:

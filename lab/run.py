@@ -10,19 +10,17 @@ checked here, so an agent that cannot act in an env fails before anything is bui
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from lab.errors import LabError
+from lab import rundir
+from lab.core.errors import LabError
 
 log = logging.getLogger("lab")
 
@@ -52,7 +50,7 @@ def main(cfg: DictConfig) -> float | None:
                 sys.exit(2 if isinstance(exc, LabError) else 1)
             raise
         # In a sweep one failed job must not stop the others: record it; lab.sweep reports it.
-        _record_failure(run_dir, exc)
+        rundir.record_failure(run_dir, exc)
         print(f"lab: job {hydra_cfg.job.num} failed: {exc}", file=sys.stderr)
         return None
     if result.get("signal"):
@@ -77,15 +75,6 @@ def _preset_note(cfg: DictConfig, hydra_cfg: Any) -> str | None:
             f"{cfg.agent.name}'s defaults and the command line")
 
 
-def _record_failure(run_dir: Path, exc: BaseException) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "result.json"
-    result = json.loads(path.read_text()) if path.exists() else {"status": "failed", "completed": False}
-    result.setdefault("error", f"{type(exc).__name__}: {exc}")
-    result["status"], result["completed"] = "failed", False
-    path.write_text(json.dumps(result, indent=2) + "\n")
-
-
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
           hooks: dict[str, list] | None = None, notes: list[str] | None = None) -> dict[str, Any]:
     """Train as `python -m lab` would, writing to `run_dir`. Returns the run's result.json.
@@ -93,7 +82,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     import torch  # noqa: F401  (heavy imports start here, after the config is known to be good)
 
     from lab.config import validate
-    from lab.runtime import select_device
+    from lab.core.runtime import select_device
 
     error = validate(cfg)
     if error:
@@ -103,13 +92,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     device = select_device(cfg.trainer.device)
     dp = None
     if cfg.trainer.distributed == "ddp":
-        from lab.distributed import DataParallel
+        from lab.core.distributed import DataParallel
 
         dp = DataParallel(device)
     writes = dp is None or dp.is_main  # under torchrun only rank 0 writes; the others follow it
-    found = _find_resume(cfg, run_dir, overrides) if writes else None
+    found = rundir.find_resume(cfg, run_dir, overrides) if writes else None
     resume_path, run_dir = dp.broadcast(found) if dp is not None else found
-    lock = _lock(run_dir) if writes else None  # one process per run directory, until train() returns
+    lock = rundir.lock(run_dir) if writes else None  # one process per run directory, until train() returns
     try:
         return _train(cfg, run_dir, overrides, hooks, device, dp, writes, resume_path, notes or [])
     finally:
@@ -117,28 +106,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
             os.close(lock)  # releases the flock
 
 
-def _lock(run_dir: Path) -> int:
-    """An exclusive flock on the run directory itself (no file written into it): a second process
-    writing or resuming the same run is refused instead of interleaving with the first."""
-    import fcntl
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise LabError(f"{run_dir} is in use by another lab process; wait for it to finish "
-                       f"or choose another hydra.run.dir") from None
-    return fd
-
-
 def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str, list] | None, device: Any,
            dp: Any, writes: bool, resume_path: Path | None, notes: list[str]) -> dict[str, Any]:
     from envs import EnvError
-    from lab import checkpoint as ckpt
-    from lab.runtime import configure
-    from lab.trainer import Trainer
+    from lab.core import checkpoint as ckpt
+    from lab.core.runtime import configure
+    from lab.core.trainer import Trainer
 
     resume_state, note = None, None
     if resume_path:
@@ -150,11 +123,11 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
                            f"or choose another hydra.run.dir")
         restart = True  # killed before its first checkpoint: nothing to continue, start over
     if resume_state is not None:
-        _check_same_run(cfg, resume_state, resume_path)
+        rundir.check_same_run(cfg, resume_state, resume_path)
     if writes:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(cfg, run_dir, overrides)
-        _log_to_file(run_dir)
+        rundir.write_config(cfg, run_dir, overrides)
+        rundir.log_to_file(run_dir)
 
     configure(cfg.seed, cfg.trainer.threads, cfg.trainer.deterministic)
     try:
@@ -167,14 +140,14 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
     except (EnvError, ValueError) as exc:  # EnvError, LevelError, DataError: one line each
         raise LabError(str(exc)) from None
 
-    from lab.loggers import new_wandb_id
+    from lab.core.loggers import new_wandb_id
 
     wandb_id = (resume_state or {}).get("wandb_id") or new_wandb_id()
     if writes:
         loggers = build_loggers(cfg, run_dir, wandb_id, learner.step_unit,
                                 resume_step=resume_state["step"] if resume_state else (0 if restart else None))
     else:
-        from lab.loggers import Loggers
+        from lab.core.loggers import Loggers
 
         loggers = Loggers([])
         loggers.wandb_mode = "rank 0"
@@ -187,7 +160,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
 
         add_video_hook(trainer, learner, source, cfg.trainer.video_every, run_dir, loggers, cfg.trainer.precision)
     if cfg.get("data") and writes:
-        from lab.gan_media import add_gan_media_hook
+        from agents.gan_media import add_gan_media_hook
 
         add_gan_media_hook(trainer, learner, run_dir, loggers)  # sample grids, evolution GIF, latent video
     for event, fns in (hooks or {}).items():
@@ -270,7 +243,7 @@ def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
         return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
                             agent, device)
     except ValueError as exc:
-        from lab.runtime import MemoryBudgetError
+        from lab.core.runtime import MemoryBudgetError
 
         what = cfg.env.id if cfg.get("env") else cfg.data.name
         if isinstance(exc, MemoryBudgetError):
@@ -288,7 +261,7 @@ def _obs_size_keys(cfg: DictConfig) -> str:
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resume_step: int | None):
-    from lab.loggers import ConsoleLogger, JsonlLogger, Loggers, TensorBoardLogger, WandbLogger, wandb_mode
+    from lab.core.loggers import ConsoleLogger, JsonlLogger, Loggers, TensorBoardLogger, WandbLogger, wandb_mode
 
     loggers: list[Any] = [JsonlLogger(run_dir / "metrics.jsonl", resume_step)]
     console = ConsoleLogger(cfg.trainer.total_steps, unit, start=resume_step or 0) if cfg.logger.console else None
@@ -316,97 +289,3 @@ def system_info() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-# ---------------------------------------------------------------------- resume
-def _same_job(a: list[str], b: list[str]) -> bool:
-    drop = lambda ovs: sorted(o for o in ovs if not o.lstrip("+~").startswith(("trainer.resume", "hydra.")))
-    return drop(a) == drop(b)
-
-
-def _find_resume(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[Path | None, Path]:
-    """The checkpoint to resume from and the run directory to continue in."""
-    resume = cfg.trainer.resume
-    if not resume:
-        return None, run_dir
-    if resume != "auto":
-        path = Path(resume)
-        if path.is_dir():
-            path = path / "checkpoints" / "last.pt" if (path / "checkpoints").is_dir() else path / "last.pt"
-        if not path.is_file():
-            raise LabError(f"trainer.resume: checkpoint not found: {path} (give a .pt file, a run directory, or auto)")
-        target = path.parent.parent if path.parent.name == "checkpoints" else run_dir
-        return path, _adopt(run_dir, target)
-    own = run_dir / "checkpoints" / "last.pt"
-    if own.is_file() or own.with_name("prev.pt").is_file():  # load_for_resume falls back to prev.pt
-        return own, run_dir
-    # A fresh Hydra directory: continue the newest unfinished run of the same command.
-    candidates = []
-    for last in Path(cfg.runs_dir).glob("**/checkpoints/last.pt"):
-        other = last.parent.parent
-        if other.resolve() == run_dir.resolve():
-            continue
-        over = other / ".hydra" / "overrides.yaml"
-        result = other / "result.json"
-        if not over.is_file():
-            continue
-        if result.is_file() and json.loads(result.read_text()).get("completed"):
-            continue
-        if _same_job(yaml.safe_load(over.read_text()) or [], overrides):
-            candidates.append((last.stat().st_mtime, last))
-    if not candidates:
-        log.info("trainer.resume=auto: no unfinished run of this command found; starting fresh")
-        return None, run_dir
-    last = max(candidates)[1]
-    return last, _adopt(run_dir, last.parent.parent)
-
-
-def _adopt(fresh: Path, target: Path) -> Path:
-    """Continue in `target`; remove the empty directory Hydra made for this launch."""
-    if fresh.resolve() != target.resolve() and fresh.is_dir():
-        if {p.name for p in fresh.iterdir()} <= {".hydra"}:
-            shutil.rmtree(fresh)
-    return target
-
-
-def _check_same_run(cfg: DictConfig, state: dict[str, Any], path: Path) -> None:
-    from lab.safety import check_config
-
-    saved = OmegaConf.create(state.get("config", "{}"))
-    env_id = str(cfg.env.get("id", "")) if cfg.get("env") else ""
-    check_config(saved, str(path), also=(env_id.split(":", 1)[0],) if ":" in env_id else ())
-    for section in ("agent", "env", "data"):
-        old = OmegaConf.to_container(saved.get(section) or OmegaConf.create({}))
-        new = OmegaConf.to_container(cfg.get(section) or OmegaConf.create({}))
-        if old != new:
-            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            raise LabError(f"checkpoint {path} was trained with a different {section} config "
-                           f"({', '.join(f'{section}.{k}' for k in keys)}); resume with the same settings")
-    if saved.get("seed") != cfg.seed:
-        raise LabError(f"checkpoint {path} was trained with seed={saved.get('seed')}, not seed={cfg.seed}")
-
-
-def _write_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> None:
-    """Hydra writes .hydra/ for CLI runs; in-process runs (tests, notebooks) get the same files."""
-    hydra_dir = run_dir / ".hydra"
-    if not (hydra_dir / "config.yaml").exists():
-        hydra_dir.mkdir(parents=True, exist_ok=True)
-        (hydra_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-        (hydra_dir / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-
-
-def _log_to_file(run_dir: Path) -> None:
-    root = logging.getLogger("lab")
-    root.setLevel(logging.INFO)
-    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-               for h in root.handlers):
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(logging.Formatter("%(message)s"))
-        root.addHandler(stream)
-    handler = logging.FileHandler(run_dir / "train.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    for logger in (root, logging.getLogger("lab.messages")):
-        logger.setLevel(logging.INFO)
-        for h in list(logger.handlers):
-            if isinstance(h, logging.FileHandler):
-                logger.removeHandler(h)
-                h.close()
-        logger.addHandler(handler)

@@ -7,7 +7,7 @@ the form ``module:Env`` (Gymnasium imports ``module`` to make it). ``lab.watch``
 allow-list (torch optimizers, Gymnasium and the env packages the lab supports). Anything else is
 refused with one line naming the key; a researcher's own env package can be trusted explicitly
 with ``LAB_TRUSTED_MODULES=mypkg,otherpkg``. (Checkpoints themselves are loaded with
-``torch.load(weights_only=True)``, which refuses pickled code: lab/checkpoint.py.)
+``torch.load(weights_only=True)``, which refuses pickled code: lab/core/checkpoint.py.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 ALLOWED = ("lab", "agents", "envs", "torch.optim", "gymnasium", "ale_py", "gym_super_mario_bros", "shimmy")
 

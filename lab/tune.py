@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"

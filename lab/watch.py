@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 # Per-episode info shown as extra columns, read from the step that ended the episode.
 INFO_COLUMNS: dict[str, tuple[str, ...]] = {"lab/Mario-v0": ("flag_get", "x_pos")}
@@ -144,7 +144,7 @@ def typed_config(text: str, where: str) -> Any:
 
 
 def open_run(run: str, checkpoint: str | None = None, runs_dir: Path = Path("runs")) -> Run:
-    from lab import checkpoint as ckpt
+    from lab.core import checkpoint as ckpt
 
     file, run_dir = resolve(run, checkpoint, runs_dir)
     state = ckpt.load(file)
@@ -165,7 +165,7 @@ def rebuild(run: Run, device: str | None = None) -> tuple[Any, Any, Any]:
     """(source, learner, device) as lab.run builds them, with the checkpoint's weights loaded."""
     from envs import EnvError
     from lab.run import build_learner, build_source
-    from lab.runtime import configure, select_device
+    from lab.core.runtime import configure, select_device
 
     cfg = run.cfg
     configure(cfg.seed, cfg.trainer.threads, False)
@@ -282,8 +282,9 @@ def play(run: Run, source: Any, learner: Any, device: Any, *, episodes: int, see
     import torch
 
     from envs.source import MAX_EVAL_ENVS
-    from lab.runtime import autocast
-    from lab.video import EvalTap, Tiler, VideoWriter, env_frames, render_fps
+    from lab.core.runtime import autocast
+    from lab.core.media import Tiler, VideoWriter
+    from lab.video import EvalTap, env_frames, render_fps
 
     if seed is not None:
         source.eval_seed = seed
@@ -407,7 +408,7 @@ def watch_rl(run: Run, source: Any, learner: Any, device: Any, args: argparse.Na
     seconds = time.perf_counter() - t0
     gif = None
     if video is not None and args.gif and frames:
-        from lab.video import mp4_to_gif
+        from lab.core.media import mp4_to_gif
 
         gif = mp4_to_gif(video, video.with_suffix(".gif"))
 

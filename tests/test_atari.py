@@ -190,7 +190,7 @@ def test_pong_preprocessing_shapes_and_vector_env() -> None:
 
 def test_unknown_ale_id_is_one_clear_line(tmp_path: Path) -> None:
     _ale()
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     with pytest.raises(LabError) as err:
         train(["agent=dqn", "env=atari", "env.id=ALE/Pongg-v5"], tmp_path / "run")

@@ -15,7 +15,7 @@ import yaml
 from conftest import ROOT
 
 from lab.bench import check_bar, load_matrix, main, parse_condition
-from lab.errors import LabError
+from lab.core.errors import LabError
 from lab.report import aggregate_intervals, iqm_intervals
 
 TINY = ["trainer.total_steps=2048", "trainer.eval_every=1024", "trainer.eval_episodes=2", "trainer.threads=1",
@@ -67,7 +67,7 @@ def test_aggregates_are_stratified_by_pair_and_match_hand_computed_values() -> N
 def test_the_shipped_matrix_holds_the_zoo_rows_and_every_pair_is_a_valid_lab_command() -> None:
     from lab.__main__ import CONF_DIR
     from lab.config import register_configs
-    from lab.errors import preflight
+    from lab.preflight import preflight
 
     matrix = load_matrix()
     assert {"ppo_cartpole", "dqn_cartpole", "dqn_mountaincar", "gan_ring8", "sngan_ring8", "gan_grid25",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import QUIET, ROOT, cli
 
-from lab import checkpoint as ckpt
+from lab.core import checkpoint as ckpt
 
 
 def torchrun(args: list[str], nproc: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:

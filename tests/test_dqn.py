@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import cli, train
 
-from lab import checkpoint as ckpt
+from lab.core import checkpoint as ckpt
 
 TINY = ["agent=dqn", "env=cartpole", "env.num_envs=2", "agent.hidden_sizes=[32,32]", "agent.train_freq=32",
         "agent.gradient_steps=8", "agent.learning_starts=256", "agent.target_update_interval=256",
@@ -82,7 +82,7 @@ def test_resume_without_the_replay_refills_it_and_continues(tmp_path: Path) -> N
 
 
 def test_continuous_actions_are_one_clear_error(tmp_path: Path) -> None:
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     with pytest.raises(LabError, match="agent=dqn cannot learn Pendulum-v1: DQN needs a Discrete action space"):
         train(["agent=dqn", "env=pendulum", "trainer.total_steps=1000"], tmp_path / "run")

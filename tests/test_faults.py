@@ -20,8 +20,8 @@ import pytest
 import torch
 from conftest import QUIET, compose, train
 
-from lab import checkpoint as ckpt
-from lab.errors import LabError
+from lab.core import checkpoint as ckpt
+from lab.core.errors import LabError
 
 TINY = ["agent=ppo", "env=cartpole", "trainer.total_steps=4096", "trainer.eval_every=2048",
         "trainer.eval_episodes=2", "trainer.checkpoint_every=1024", "trainer.log_every=0"]
@@ -141,7 +141,7 @@ def test_a_kill_at_any_instant_of_a_checkpoint_write_leaves_last_pt_whole(links:
 @pytest.mark.parametrize("behaviour", ["init raises", "init hangs", "log raises", "log hangs"])
 def test_wandb_that_raises_or_hangs_never_stops_or_slows_training(behaviour: str, tmp_path: Path,
                                                                   monkeypatch) -> None:
-    from lab import loggers
+    from lab.core import loggers
 
     release = threading.Event()
     monkeypatch.setitem(sys.modules, "wandb", fake_wandb(behaviour, release))
@@ -267,7 +267,7 @@ def test_configs_read_back_may_not_name_foreign_code(tmp_path: Path, tiny_ppo, c
 
 
 def test_two_processes_never_share_a_run_directory(tmp_path: Path, tiny_ppo) -> None:
-    from lab.run import _lock
+    from lab.rundir import lock as _lock
 
     run = tmp_path / "run"
     held = _lock(run)  # another process is training here

@@ -12,7 +12,7 @@ import torch
 from conftest import compose, train
 from torch import nn
 
-from lab import checkpoint as ckpt
+from lab.core import checkpoint as ckpt
 
 TINY = ["trainer.total_steps=8", "trainer.eval_every=4", "trainer.log_every=0", "trainer.checkpoint_every=0",
         "agent.batch_size=16", "agent.eval_samples=200"]
@@ -111,7 +111,7 @@ def test_lazy_r1_penalises_every_kth_d_step_scaled_by_k() -> None:
 
     from agents.gan import build
     from envs.data import make_dataset
-    from lab.learner import Phase
+    from lab.core.learner import Phase
 
     source = make_dataset("ring8")
 
@@ -250,7 +250,7 @@ def test_image_evaluation_sees_a_generator_that_ignores_its_noise() -> None:
 def test_conditional_gan_needs_labels(tmp_path: Path) -> None:
     from PIL import Image
 
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -261,7 +261,7 @@ def test_conditional_gan_needs_labels(tmp_path: Path) -> None:
 
 
 def test_too_few_evaluation_samples_is_one_line_at_start(tmp_path: Path) -> None:
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     with pytest.raises(LabError, match=r"more than 5 held-out real images: agent.eval_samples=5, and digits has 1797"):
         train(["agent=dcgan", *TINY, *SMALL_DCGAN, "agent.eval_samples=5"], tmp_path / "run")
@@ -358,7 +358,7 @@ def test_cgan_digits_preset_draws_variety_within_each_class(tmp_path: Path) -> N
     # issue 13's bar: FID at most 1/20 of the untrained generator's; recall, coverage and
     # within-class diversity at least half of what held-out real digits score
     from lab import run as lab_run
-    from lab.runtime import configure
+    from lab.core.runtime import configure
 
     over = ["agent=cgan", "data=digits", "seed=0", "trainer.eval_every=1500"]
     cfg = compose(["wandb.mode=disabled", *over])

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from envs.data import make_dataset
-from lab.metrics import (DEFAULT_NUM_SAMPLES, ExtractorError, FeatureExtractor, ImageEvaluator,
+from agents.gan_metrics import (DEFAULT_NUM_SAMPLES, ExtractorError, FeatureExtractor, ImageEvaluator,
                          class_diversity, dataset_extractor, density_coverage, fid_from_features,
                          frechet_distance, gaussian_stats, image_metrics, kid_from_features, knn_radii,
                          load_smallconv, load_torchscript_extractor, metrics_from_features,

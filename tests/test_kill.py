@@ -23,7 +23,7 @@ import pytest
 import torch
 from conftest import QUIET, ROOT
 
-from lab import checkpoint as ckpt
+from lab.core import checkpoint as ckpt
 
 KILLS = 10
 

@@ -8,7 +8,7 @@ import pytest
 import envs.mario
 from envs.mario.env import MarioEnv
 from envs.mario.generator import generate_level
-from envs.mario.level import load_level
+from envs.mario.catalog import load_level
 from envs.mario.render import COLORS
 from envs.mario.solver import solve
 from envs.mario.vector import MarioVectorEnv

@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.mario.catalog import load_level
 from envs.mario.level import (
     BLOCK, BRICK, BRICK_COIN, BUILTIN_LEVELS, COIN, EMPTY, GOOMBA, GROUND, HIDDEN, KOOPA, PIPE,
-    PLATFORM, PLATFORM_BG, QUESTION, RED_KOOPA, SPINY, USED, LevelError, load_level, read_level,
+    PLATFORM, PLATFORM_BG, QUESTION, RED_KOOPA, SPINY, USED, LevelError, read_level,
 )
 
 ALL_TILES = "-X#BSCLU?@Q!12DotT%|gGkKrRyY"

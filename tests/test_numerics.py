@@ -8,7 +8,7 @@ import torch
 
 from agents.normalize import RunningMeanStd
 from agents.rollout import gae
-from lab.learner import Mean
+from lab.core.learner import Mean
 
 
 def test_gae_hand_computed_one_env() -> None:

@@ -105,7 +105,7 @@ def test_what_cannot_fit_is_refused_in_one_line(tmp_path: Path) -> None:
 def test_dqn_replay_that_cannot_fit_is_refused(tmp_path: Path) -> None:
     """DQN on the game's stacked RGB frames with a 100M-transition replay: refused with the replay's
     size, the keys that lower it, and the hint to store each stacked frame once."""
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     with pytest.raises(LabError) as err:
         train(["agent=dqn", "env=mario", "env.obs=pixels", "env.frame_stack=2", "agent.buffer_size=100000000"],

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import stop_at as _stop_at, QUIET, ROOT, train
 
-from lab import checkpoint as ckpt
+from lab.core import checkpoint as ckpt
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -49,7 +49,7 @@ def test_half_resume_half_equals_one_go(env: str, extra: list[str], tmp_path: Pa
 
 
 def test_resume_from_missing_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     with pytest.raises(LabError, match="checkpoint not found"):
         train(["trainer.resume=" + str(tmp_path / "nope.pt")], tmp_path / "run")
@@ -57,7 +57,7 @@ def test_resume_from_missing_checkpoint_is_one_clear_error(tmp_path: Path) -> No
 
 
 def test_resume_with_a_different_agent_config_is_refused(tmp_path: Path, tiny_ppo) -> None:
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     train(tiny_ppo, tmp_path / "run")
     with pytest.raises(LabError, match="agent.lr"):
@@ -65,7 +65,7 @@ def test_resume_with_a_different_agent_config_is_refused(tmp_path: Path, tiny_pp
 
 
 def test_a_finished_run_directory_is_not_overwritten(tmp_path: Path, tiny_ppo) -> None:
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     train(tiny_ppo, tmp_path / "run")
     before = (tmp_path / "run" / "metrics.jsonl").read_text()

@@ -11,8 +11,8 @@ import torch
 from conftest import stop_at as _stop_at, train
 
 from agents.sb3 import fit_rollout
-from lab import checkpoint as ckpt
-from lab.errors import LabError
+from lab.core import checkpoint as ckpt
+from lab.core.errors import LabError
 
 
 @pytest.mark.parametrize("agent,env,extra", [

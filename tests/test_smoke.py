@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import cli, train
 
-from lab import checkpoint as ckpt
+from lab.core import checkpoint as ckpt
 
 
 def test_cli_run_writes_the_documented_run_directory(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_launches_in_the_same_second_get_their_own_run_directories(tmp_path: Pat
 
     from lab.__main__ import CONF_DIR, _claim_output_dir
     from lab.config import register_configs
-    from lab.errors import check_overrides
+    from lab.preflight import check_overrides
 
     class Frozen(dt.datetime):
         @classmethod
@@ -149,7 +149,7 @@ def test_cnn_policy_on_pixels(tmp_path: Path) -> None:
 
 def test_nan_loss_stops_with_phase_and_step_and_keeps_last_checkpoint(tmp_path: Path, tiny_ppo, monkeypatch) -> None:
     from agents.ppo import PPO
-    from lab.trainer import NonFiniteError
+    from lab.core.trainer import NonFiniteError
 
     original = PPO.losses
 

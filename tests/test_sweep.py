@@ -67,7 +67,7 @@ def test_slurm_launcher_preset_composes() -> None:
 
 def test_wandb_sweep_command_line_is_a_valid_lab_invocation() -> None:
     from lab.config import register_configs
-    from lab.errors import preflight
+    from lab.preflight import preflight
 
     sweep = yaml.safe_load((Path(CONF) / "wandb_sweeps" / "ppo_cartpole.yaml").read_text())
     # what `wandb agent` runs: ${args_no_hyphens} becomes key=value for each sampled parameter

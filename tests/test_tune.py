@@ -143,7 +143,7 @@ def test_a_preset_the_search_path_does_not_find_is_one_line_not_silently_skipped
 def test_a_preset_a_shipped_one_would_hide_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Hydra searches the lab's conf/ first: a shipped agent_env/tiny_best.yaml would win over the study's
     import lab.tune as tune_module
-    from lab.errors import LabError
+    from lab.core.errors import LabError
 
     conf = tmp_path / "conf"
     (conf / "agent_env").mkdir(parents=True)

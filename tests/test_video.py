@@ -12,6 +12,7 @@ import pytest
 from conftest import compose
 
 from lab import video as lv
+from lab.core import media
 
 
 def decode(path: Path) -> list[np.ndarray]:
@@ -50,18 +51,18 @@ def test_env_frames_accepts_a_batch_and_rejects_no_render_mode() -> None:
 
 def test_pad_frame_reaches_the_macro_block_and_keeps_the_image() -> None:
     frame = np.random.default_rng(0).integers(0, 256, (37, 50, 3), dtype=np.uint8)
-    out = lv.pad_frame(frame)
+    out = media.pad_frame(frame)
     assert out.shape == (48, 64, 3)
     assert np.array_equal(out[:37, :50], frame)
     assert np.array_equal(out[40, :50], frame[36])  # edge pixels repeated, not black bars
     same = np.zeros((32, 48, 3), np.uint8)
-    assert lv.pad_frame(same) is same
+    assert media.pad_frame(same) is same
 
 
 def test_tiler_one_env_is_unchanged_and_many_make_a_dimmed_mosaic() -> None:
     white = np.full((400, 600, 3), 255, np.uint8)
-    assert lv.Tiler(1)([white], np.array([True])) is white
-    tiler = lv.Tiler(3, max_width=960)
+    assert media.Tiler(1)([white], np.array([True])) is white
+    tiler = media.Tiler(3, max_width=960)
     mosaic = tiler([white] * 3, np.array([True, True, True]))
     assert mosaic.shape == (400, 600, 3)  # 2 x 2 grid of 300 x 200 tiles (shrunk by 2 to fit 960)
     assert mosaic[:200, :600].min() == 255 and mosaic[200:, 300:].max() == 0  # the empty fourth slot
@@ -74,7 +75,7 @@ def test_tiler_one_env_is_unchanged_and_many_make_a_dimmed_mosaic() -> None:
 def test_video_writer_roundtrip_and_gif(tmp_path: Path) -> None:
     frames = [np.full((37, 50, 3), 20 * k, np.uint8) for k in range(6)]
     path = tmp_path / "media" / "clip.mp4"
-    with lv.VideoWriter(path, fps=15) as video:
+    with media.VideoWriter(path, fps=15) as video:
         for f in frames:
             video.append(f)
     assert video.frames == 6 and video.size == (48, 64)
@@ -83,7 +84,7 @@ def test_video_writer_roundtrip_and_gif(tmp_path: Path) -> None:
     assert abs(int(decoded[5][10, 10, 0]) - 100) <= 6  # lossy, but the picture is there
     with imageio.get_reader(str(path)) as reader:
         assert reader.get_meta_data()["fps"] == 15
-    gif = lv.mp4_to_gif(path, tmp_path / "clip.gif")
+    gif = media.mp4_to_gif(path, tmp_path / "clip.gif")
     assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import cli
 
-from lab import checkpoint as ckpt
+from lab.core import checkpoint as ckpt
 
 
 def read_wandb_records(path: Path) -> list:

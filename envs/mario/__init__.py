@@ -39,7 +39,7 @@ def register() -> None:
 
 # The re-exports load lazily: `import envs` registers the id without compiling the game (numba).
 _LAZY = {"COMPLEX_MOVEMENT": "actions", "RIGHT_ONLY": "actions", "SIMPLE_MOVEMENT": "actions",
-         "BUILTIN_LEVELS": "level", "Level": "level", "LevelError": "level", "load_level": "level",
+         "BUILTIN_LEVELS": "level", "Level": "level", "LevelError": "level", "load_level": "catalog",
          "parse_level": "level", "read_level": "level"}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.mario.level import ROWS, Level, LevelError, parse_level
+from envs.mario.solver import solve
 
 GROUND_ROW = 14  # rows 14 and 15 are ground; the player stands on row 13
 
@@ -99,8 +100,6 @@ def generate_level(seed: int = 0, difficulty: float = 0.5, verify: bool = True, 
         level = parse_level(text, source=f"<{name}>", name=name)
         if not verify:
             return level
-        from envs.mario.solver import solve
-
         if solve(level) is not None:
             return level
     raise LevelError(f"<{name}>, line 1, column 1: no beatable level found in {max_tries} tries")

@@ -24,7 +24,7 @@ kinds than this game; each unsupported kind maps to the nearest supported one):
 Any other character, rows of unequal length, a row count other than 16, or a start
 without ground below raises `LevelError` naming the file, line and column.
 
-    level = load_level("intro")            # built-in name, a path, or "procedural"
+    level = read_level("my_level.txt")     # envs/mario/catalog.py: load_level("intro"|PATH|"procedural")
 """
 
 from __future__ import annotations
@@ -153,22 +153,3 @@ def read_level(path: str | Path) -> Level:
     """Parse a level file."""
     path = Path(path)
     return parse_level(path.read_text(), source=str(path), name=path.stem)
-
-
-def load_level(level: str | Path | Level = "intro", seed: int | None = None, difficulty: float = 0.5) -> Level:
-    """A Level from a built-in name, a file path, or "procedural" (seed, difficulty)."""
-    if isinstance(level, Level):
-        return level
-    if str(level) == "procedural":
-        from envs.mario.generator import generate_level
-
-        return generate_level(seed=0 if seed is None else int(seed), difficulty=difficulty)
-    if isinstance(level, str) and level in BUILTIN_LEVELS:
-        return read_level(LEVELS_DIR / f"{level}.txt")
-    path = Path(level)
-    if path.is_file():
-        return read_level(path)
-    raise LevelError(
-        f"unknown level {str(level)!r}: expected one of {', '.join(BUILTIN_LEVELS)}, "
-        f"'procedural', or the path of a level file"
-    )

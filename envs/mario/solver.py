@@ -1,26 +1,59 @@
 """A beam-search player that proves a level beatable (and makes demo action sequences).
 
-It steps many copies of the game in one `MarioVectorEnv`: each beam member tries every
-action held for `repeat` env steps, the survivors furthest right (distinct positions
-and speeds) form the next beam. It uses only the env's public get_state/set_state, so
-a solution replays exactly in `MarioEnv`.
+It steps many copies of the game at once on the compiled batch engine (envs/mario/batch.py,
+the same calls `MarioVectorEnv.step` makes): each beam member tries every action held for
+`repeat` env steps, the survivors furthest right (distinct positions and speeds) form the next
+beam. Games are copied by indexing the state arrays, so a solution replays exactly in `MarioEnv`
+(reset with seed 0). It works below the env (no import of envs/mario/vector.py), so the env can
+build verified procedural levels without an import cycle.
 
     actions = solve(load_level("intro"))  # list of action indices, or None
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from envs.mario.engine import PVX, PX, PY
+from envs.mario.actions import action_buttons, resolve_actions
+from envs.mario.batch import LevelData, reset_batch, step_batch
+from envs.mario.engine import PSTATUS, PVX, PX, PY, WON, make_state, seed_rng
 from envs.mario.level import Level
 
 
-def _take(state: dict[str, Any], idx: np.ndarray, n: int) -> dict[str, Any]:
-    """A vector-env state whose game k is game idx[k] of `state`."""
-    return {k: (v[idx] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v) for k, v in state.items()}
+class _Games:
+    """`n` games of one level on the batch engine: reset, step, copy by index."""
+
+    def __init__(self, level: Level, n: int, actions: str, frame_skip: int, time_limit: int) -> None:
+        self.n, self.frame_skip = n, frame_skip
+        self.lv = LevelData(level, time_limit)
+        self.buttons = action_buttons(resolve_actions(actions))
+        self.state = make_state(n, level)
+        self.all = np.arange(n, dtype=np.int64)
+        for i in range(n):  # MarioVectorEnv.reset(seed=0): game i seeded with i
+            seed_rng(self.state["rng"], i, i)
+        lv, s = self.lv, self.state
+        reset_batch(self.all, s["P"], s["E"], s["T"], lv.base, lv.spawns, lv.n_spawns, lv.start_x, lv.start_y,
+                    lv.time_limit)
+        self.needs_reset = np.zeros(n, dtype=np.bool_)
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One env step of every game: (done, won)."""
+        rewards = np.empty(self.n, dtype=np.float64)
+        terminated = np.empty(self.n, dtype=np.bool_)
+        truncated = np.empty(self.n, dtype=np.bool_)
+        lv, s = self.lv, self.state
+        step_batch(np.asarray(actions, dtype=np.int64), self.needs_reset.copy(), s["P"], s["E"], s["T"], s["rng"],
+                   self.buttons, lv.base, lv.spawns, lv.n_spawns, lv.start_x, lv.start_y, lv.flag_x, lv.time_limit,
+                   self.frame_skip, 0.0, 50.0, 0, rewards, terminated, truncated)
+        self.needs_reset = terminated | truncated
+        return self.needs_reset.copy(), s["P"][:, PSTATUS] == WON
+
+    def take(self, idx: np.ndarray) -> None:
+        """Game k becomes a copy of game idx[k]."""
+        for v in self.state.values():
+            if isinstance(v, np.ndarray) and v.shape[:1] == (self.n,):
+                v[...] = v[idx]
+        self.needs_reset = self.needs_reset[idx]
 
 
 def solve(
@@ -29,30 +62,28 @@ def solve(
     repeat: int = 2,
     actions: str = "simple",
     max_iters: int = 400,
-    **env_kwargs: Any,
+    frame_skip: int = 4,
+    time_limit: int = 400,
 ) -> list[int] | None:
-    """Action indices (one per env step) that reach the flag, or None if none was found."""
-    from envs.mario.vector import MarioVectorEnv
-
-    n_act = len(MarioVectorEnv(num_envs=1, level=level, actions=actions).action_set)
+    """Action indices (one per env step) that reach the flag, or None if none was found.
+    `frame_skip` and `time_limit` as the env's (MarioVectorEnv's defaults)."""
+    n_act = len(resolve_actions(actions))
     n = beam * n_act
-    env = MarioVectorEnv(num_envs=n, level=level, obs="grid", actions=actions, **env_kwargs)
-    env.reset(seed=0)
+    games = _Games(level, n, actions, frame_skip, time_limit)
     members = [(0, [])]  # (game index in the current state, action history)
     act = np.tile(np.arange(n_act), beam)
     for _ in range(max_iters):
-        state = env.get_state()
         src = np.repeat([m[0] for m in members] + [members[0][0]] * (beam - len(members)), n_act)
-        env.set_state(_take(state, src, n))
+        games.take(src)
         alive = np.ones(n, dtype=bool)
         for _ in range(repeat):
-            _, _, term, trunc, info = env.step(np.where(alive, act, 0))
-            won = alive & info["flag_get"]
+            done, won = games.step(np.where(alive, act, 0))
+            won &= alive
             if won.any():
                 k = int(np.argmax(won))
                 return members[min(k // n_act, len(members) - 1)][1] + [int(act[k])] * repeat
-            alive &= ~(term | trunc)
-        P = env.get_state()["P"]
+            alive &= ~done
+        P = games.state["P"]
         order = np.argsort(-P[:, PX], kind="stable")
         seen: set[tuple[int, int, int]] = set()
         new_members = []

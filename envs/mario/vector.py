@@ -39,7 +39,8 @@ from envs.mario.batch import NUM_CODES, LevelData, fill_stack, grid_obs, reset_b
 from envs.mario.engine import (
     DEAD, PCOINS, PSCORE, PSTATUS, PTIME, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
 )
-from envs.mario.level import BUILTIN_LEVELS, Level, load_level
+from envs.mario.catalog import load_level
+from envs.mario.level import BUILTIN_LEVELS, Level
 from envs.mario.render import SCREEN_H, SCREEN_W, Renderer
 
 FPS = 60  # NES frames per second

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lab.metrics.diversity import class_diversity
-from lab.metrics.features import FeatureExtractor
-from lab.metrics.frechet import (fid_from_features, frechet_distance, gaussian_stats,
+from agents.gan_metrics.diversity import class_diversity
+from agents.gan_metrics.features import FeatureExtractor
+from agents.gan_metrics.frechet import (fid_from_features, frechet_distance, gaussian_stats,
                                  kid_from_features)
-from lab.metrics.manifold import density_coverage, knn_radii, prdc, precision_recall
+from agents.gan_metrics.manifold import density_coverage, knn_radii, prdc, precision_recall
 
 PRDC_K = 5  # Naeem et al. 2020 (and their prdc package) use k=5 for all four metrics
 

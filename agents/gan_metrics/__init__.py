@@ -1,21 +1,21 @@
 """Offline GAN metrics: 2-D mixture mode coverage (PacGAN), FID, KID, precision/recall,
 density/coverage, within-class diversity, and the feature extractors they run on.
 
-    from lab.metrics import mixture_metrics, image_metrics, dataset_extractor, ImageEvaluator
+    from agents.gan_metrics import mixture_metrics, image_metrics, dataset_extractor, ImageEvaluator
     m = mixture_metrics(samples, source.modes, source.std)
     r = image_metrics(real, fake, dataset_extractor(source, cache_dir="runs/.cache"))
     evaluator = ImageEvaluator(source, dataset_extractor(source, cache_dir="runs/.cache"))
 """
 
-from lab.metrics.diversity import class_diversity
-from lab.metrics.features import (ExtractorError, FeatureExtractor, SmallConvNet, dataset_extractor,
+from agents.gan_metrics.diversity import class_diversity
+from agents.gan_metrics.features import (ExtractorError, FeatureExtractor, SmallConvNet, dataset_extractor,
                                   load_smallconv, load_torchscript_extractor, save_smallconv,
                                   train_smallconv)
-from lab.metrics.frechet import (fid_from_features, frechet_distance, gaussian_stats,
+from agents.gan_metrics.frechet import (fid_from_features, frechet_distance, gaussian_stats,
                                  kid_from_features, mmd2_unbiased)
-from lab.metrics.images import PRDC_K, ImageEvaluator, image_metrics, metrics_from_features, real_split
-from lab.metrics.manifold import density_coverage, knn_radii, prdc, precision_recall
-from lab.metrics.mixture import DEFAULT_NUM_SAMPLES, MixtureMetrics, mixture_metrics, mode_histogram
+from agents.gan_metrics.images import PRDC_K, ImageEvaluator, image_metrics, metrics_from_features, real_split
+from agents.gan_metrics.manifold import density_coverage, knn_radii, prdc, precision_recall
+from agents.gan_metrics.mixture import DEFAULT_NUM_SAMPLES, MixtureMetrics, mixture_metrics, mode_histogram
 
 __all__ = [
     "DEFAULT_NUM_SAMPLES", "ExtractorError", "FeatureExtractor", "ImageEvaluator", "MixtureMetrics",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 
 def select_device(name: str) -> torch.device:

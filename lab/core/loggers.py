@@ -228,7 +228,7 @@ class TensorBoardLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
-            from lab.errors import LabError
+            from lab.core.errors import LabError
 
             raise LabError("logger=tensorboard needs the tensorboard package: pip install tensorboard") from exc
         self.writer = SummaryWriter(log_dir=str(log_dir))

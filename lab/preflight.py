@@ -1,8 +1,8 @@
-"""User-facing errors: one readable line naming the problem and the valid choices.
+"""The CLI's preflight: compose the overrides once and check them before Hydra runs the job.
 
-``LabError`` is raised for anything a user can fix (a bad override, a missing checkpoint, a
-broken file); the CLI prints its message and exits with status 2, without a stack trace.
-The helpers below turn Hydra/OmegaConf composition errors into such lines.
+A bad override (unknown group or key, a value out of range, a missing pair preset or launcher)
+becomes one LabError line naming the problem and the valid choices, without importing torch;
+`explain_hydra_error` turns Hydra/OmegaConf composition errors met later into such lines.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import os
 import re
 from typing import Any, Iterable
 
-
-class LabError(Exception):
-    """An error in the user's input: printed as one line, exit status 2."""
+from lab.core.errors import LabError
 
 
 def _first_line(text: str) -> str:
@@ -25,7 +23,7 @@ def explain_hydra_error(exc: BaseException) -> str | None:
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-    from lab.config import did_you_mean
+    from lab.core.config import did_you_mean
 
     if isinstance(exc, LabError):
         return str(exc)
@@ -60,7 +58,7 @@ def explain_hydra_error(exc: BaseException) -> str | None:
 def _unknown_key(cause: Exception) -> str:
     from omegaconf import OmegaConf
 
-    from lab.config import did_you_mean
+    from lab.core.config import did_you_mean
 
     full_key = getattr(cause, "full_key", None) or "?"
     parent = getattr(cause, "parent_node", None) or getattr(cause, "object", None)
@@ -157,7 +155,7 @@ def _missing_preset(conf_dir: str, overrides: list[str]) -> str | None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from lab.config import did_you_mean
+    from lab.core.config import did_you_mean
 
     parsed = OverridesParser.create().parse_overrides(overrides)
     searchpath = [text for text, ov in zip(overrides, parsed) if ov.get_key_element() == "hydra.searchpath"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 FORMAT = 1
 PREVIOUS = "prev.pt"

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import torch
 import torch.distributed as dist
 
-from lab.errors import LabError
+from lab.core.errors import LabError
 
 TORCHRUN = "torchrun --standalone --nproc-per-node=2 -m lab ... trainer.distributed=ddp"
 

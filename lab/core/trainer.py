@@ -27,12 +27,12 @@ from typing import Any, Callable
 
 import torch
 
-from lab import checkpoint as ckpt
-from lab.config import TrainerConfig
-from lab.errors import LabError
-from lab.learner import Learner, Phase
-from lab.loggers import Loggers
-from lab.runtime import autocast, grad_scaler, rng_state, set_rng_state
+from lab.core import checkpoint as ckpt
+from lab.core.config import TrainerConfig
+from lab.core.errors import LabError
+from lab.core.learner import Learner, Phase
+from lab.core.loggers import Loggers
+from lab.core.runtime import autocast, grad_scaler, rng_state, set_rng_state
 
 
 class NonFiniteError(LabError):
@@ -43,7 +43,7 @@ class Trainer:
     def __init__(self, cfg: TrainerConfig, run_dir: Path, loggers: Loggers, device: torch.device,
                  *, extra_state: dict[str, Any] | None = None, data_parallel: Any = None) -> None:
         self.cfg, self.run_dir, self.loggers, self.device = cfg, Path(run_dir), loggers, device
-        self.dp = data_parallel  # lab.distributed.DataParallel under torchrun, else None
+        self.dp = data_parallel  # lab.core.distributed.DataParallel under torchrun, else None
         self.writes = self.dp is None or self.dp.is_main  # only rank 0 writes checkpoints and results
         self.extra_state = extra_state or {}  # saved in every checkpoint: W&B id, resolved config
         self.ckpt_dir = self.run_dir / "checkpoints"
