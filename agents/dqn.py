@@ -31,7 +31,7 @@ from torch import nn
 from agents.config import DQNConfig
 from agents.networks import NatureCNN, NumpyMirror, conv_out_sizes, image_layout, is_image_space, make_adam, mlp
 from agents.replay import ReplayBuffer
-from lab.core.learner import Mean, Phase
+from lab.core.learner import Evaluation, Learner, Mean, Phase
 from lab.core.runtime import require_memory
 
 
@@ -74,7 +74,7 @@ class QNetwork(nn.Module):
         return nn.Sequential(*layers, self.advantage if self.dueling else self.head)
 
 
-class DQN:
+class DQN(Learner):
     """The DQN learner: one optimisation phase, 'q', of `gradient_steps` steps per tick."""
 
     step_unit = "env steps"
@@ -248,11 +248,11 @@ class DQN:
         eps = 0.0 if deterministic else self.epsilon()
         return self._epsilon_greedy(np.asarray(obs), eps) + self.action_start
 
-    def evaluate(self, source: Any, episodes: int) -> dict[str, float]:
+    def evaluate(self, source: Any) -> Evaluation:
         # eval_epsilon > 0 draws from its own fixed-seed RNG: evaluation leaves training untouched
         rng = np.random.default_rng(0)
         act = lambda obs: self._epsilon_greedy(np.asarray(obs), self.cfg.eval_epsilon, rng) + self.action_start
-        return source.evaluate(act, episodes)
+        return source.evaluate(act)  # the mean return over env.eval_episodes
 
     def log_metrics(self) -> dict[str, float]:
         metrics = self.stats.pop_vector("q", ("loss/td", "loss/q_mean"))

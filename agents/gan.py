@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from agents.config import GANConfig
 from agents.gan_networks import make_networks
 from agents.networks import make_adam
-from lab.core.learner import Mean, Phase
+from lab.core.learner import Evaluation, Learner, Mean, Phase
 
 
 # ---------------------------------------------------------------------- the adversarial losses
@@ -69,7 +69,7 @@ def cache_dir() -> Path:
 
 
 # ---------------------------------------------------------------------- the learner
-class GAN:
+class GAN(Learner):
     """Two phases, 'discriminator' (n_critic steps) then 'generator' (one step), per tick."""
 
     step_unit = "G steps"
@@ -98,9 +98,7 @@ class GAN:
         self.rows: slice | None = None  # data-parallel share of each batch (set_data_parallel)
         if self.kind == "points":
             self.modes, self.std = source.modes, source.std
-            self.best_metric = ("score", "max")  # modes captured, then high-quality share
         else:
-            self.best_metric = ("fid", "min")
             from agents.gan_metrics import PRDC_K
 
             # evaluation scores as many fakes as there are held-out real images (min(eval_samples,
@@ -298,7 +296,7 @@ class GAN:
         return out.view(len(zs), rows, *out.shape[1:])
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, source: Any, episodes: int) -> dict[str, Any]:
+    def evaluate(self, source: Any) -> Evaluation:
         """Mixtures: PacGAN's modes / high-quality share / reverse KL. Images: FID, KID, precision,
         recall, density, coverage (k=5) in the features of the data set's own small classifier,
         each beside `real_<metric>`, what held-out real images score; conditional GANs add
@@ -308,8 +306,11 @@ class GAN:
             from agents.gan_metrics import mixture_metrics
 
             m = mixture_metrics(self.sample(n), self.modes, self.std)
-            return {"modes": m.modes_captured, "hq_fraction": m.high_quality, "reverse_kl": m.reverse_kl,
-                    "score": m.modes_captured + m.high_quality, "mode_histogram": m.histogram}
+            metrics = {"modes": m.modes_captured, "hq_fraction": m.high_quality, "reverse_kl": m.reverse_kl,
+                       "score": m.modes_captured + m.high_quality, "mode_histogram": m.histogram}
+            # the score: modes captured, then the high-quality share (in [0, 1]) breaks ties
+            return Evaluation(metrics, score="score", summary=f"{m.modes_captured} of {len(self.modes)} modes, "
+                              f"{100 * m.high_quality:.1f}% high quality, reverse KL {m.reverse_kl:.3g}")
         # the extractor runs (and the first time, trains) on the CPU in float32 whatever the run's
         # precision, so metrics of bf16/fp16 runs stay comparable; the trainer evaluates under no_grad
         with torch.enable_grad(), torch.autocast("cpu", enabled=False):
@@ -323,7 +324,11 @@ class GAN:
             result = evaluator.score(fake, labels)
         real = evaluator.real if self.num_classes is not None else {k: v for k, v in evaluator.real.items()
                                                                      if k != "class_diversity"}
-        return {**result, **{f"real_{k}": v for k, v in real.items()}}
+        metrics = {**result, **{f"real_{k}": v for k, v in real.items()}}
+        shown = ", ".join(f"{k} {metrics[k]:.3g} (real {metrics['real_' + k]:.3g})" for k in
+                          ("recall", "coverage", "class_diversity") if k in metrics and "real_" + k in metrics)
+        return Evaluation(metrics, score="fid", higher_is_better=False,
+                          summary=f"FID {metrics['fid']:.3g}" + (f", {shown}" if shown else ""))
 
     def _image_evaluator(self, source: Any) -> Any:
         """The data set's own small classifier (agents.gan_metrics), trained once and cached on disk; the
@@ -348,6 +353,12 @@ class GAN:
         if metrics:
             metrics["train/real_samples"] = self.images_seen
         return metrics
+
+    def hooks(self, run_dir: Path, loggers: Any) -> dict[str, list[Any]]:
+        """Sample grids at each evaluation; the evolution GIF and a latent-interpolation video at the end."""
+        from agents.gan_media import GANMedia
+
+        return GANMedia(self, Path(run_dir) / "media", loggers).hooks()
 
     def status(self) -> str:
         return f"{self.images_seen:,} real samples"

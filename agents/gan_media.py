@@ -135,9 +135,9 @@ class GANMedia:
         self.last_step: int | None = None
         self.failed = False
 
-    def attach(self, trainer: Any) -> None:
-        trainer.add_hook("on_tick", self.on_tick)
-        trainer.add_hook("on_end", self.on_end)
+    def hooks(self) -> dict[str, list[Any]]:
+        """The trainer hooks (GAN.hooks returns them)."""
+        return {"on_tick": [self.on_tick], "on_end": [self.on_end]}
 
     def on_tick(self, trainer: Any) -> None:
         if trainer.last_eval.get("step") == trainer.step and self.last_step != trainer.step:
@@ -178,11 +178,3 @@ class GANMedia:
             log.warning("GAN media failed, no more this run: %s: %s", type(exc).__name__, exc)
             return None
 
-
-def add_gan_media_hook(trainer: Any, learner: Any, run_dir: Path, loggers: Any = None) -> GANMedia | None:
-    """Register GANMedia for learners that draw samples (GANs); a no-op for the others."""
-    if not (hasattr(learner, "media_samples") and hasattr(learner, "interpolation")):
-        return None
-    hook = GANMedia(learner, Path(run_dir) / "media", loggers)
-    hook.attach(trainer)
-    return hook

@@ -28,7 +28,7 @@ from agents.networks import (CodeEmbedding, NatureCNN, NumpyMirror, conv_out_siz
                              is_image_space, make_adam, mlp)
 from agents.normalize import ObsNormalizer, RewardNormalizer
 from agents.rollout import RolloutBuffer, gae
-from lab.core.learner import Mean, Phase
+from lab.core.learner import Evaluation, Learner, Mean, Phase
 from lab.core.runtime import require_memory
 
 
@@ -91,7 +91,7 @@ class ActorCritic(nn.Module):
         return out.float() + self.log_std.exp() * torch.randn_like(out, dtype=torch.float32)
 
 
-class PPO:
+class PPO(Learner):
     """The PPO learner: one optimisation phase, 'update', of n_epochs x minibatches steps."""
 
     step_unit = "env steps"
@@ -269,8 +269,8 @@ class PPO:
         out, _ = self.policy(self._obs_tensor(obs))
         return self._env_actions(self.policy.sample(out, deterministic))
 
-    def evaluate(self, source: Any, episodes: int) -> dict[str, float]:
-        return source.evaluate(self.act, episodes)
+    def evaluate(self, source: Any) -> Evaluation:
+        return source.evaluate(self.act)  # the mean return over env.eval_episodes, deterministic policy
 
     _STAT_NAMES = ("loss/policy", "loss/value", "loss/entropy", "loss/approx_kl", "loss/clip_frac")
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from agents.config import SB3Config
-from lab.core.learner import Phase
+from lab.core.learner import Evaluation, Learner, Phase
 
 ALGOS = {"ppo": "PPO", "dqn": "DQN", "a2c": "A2C", "sac": "SAC"}
 ON_POLICY = ("ppo", "a2c")
@@ -111,7 +111,7 @@ def fit_budget(algo: Any, name: str, hyper: dict[str, Any], num_envs: int, chunk
     return hyper, chunk, "; ".join(notes)
 
 
-class SB3Learner:
+class SB3Learner(Learner):
     step_unit = "env steps"
 
     def __init__(self, env_id: str, env_kwargs: dict[str, Any], num_envs: int, cfg: SB3Config,
@@ -162,8 +162,8 @@ class SB3Learner:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         return self.model.predict(obs, deterministic=deterministic)[0]
 
-    def evaluate(self, source: Any, episodes: int) -> dict[str, float]:
-        return source.evaluate(self.act, episodes)
+    def evaluate(self, source: Any) -> Evaluation:
+        return source.evaluate(self.act)  # the mean return over env.eval_episodes, deterministic policy
 
     def log_metrics(self) -> dict[str, float]:
         metrics: dict[str, float] = {}

@@ -82,7 +82,7 @@ def learner_sps(agent: str, game: str, steps: int, overrides: list[str]) -> dict
 
     register_configs()
     args = [f"agent={agent}", "env=atari", f"env.id={game}", "wandb.mode=disabled", "logger.console=false",
-            f"trainer.total_steps={steps}", "trainer.eval_every=0", "trainer.eval_episodes=1",
+            f"trainer.total_steps={steps}", "trainer.eval_every=0", "env.eval_episodes=1",
             "trainer.checkpoint_every=0", "env.max_episode_steps=100", *overrides]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=args)

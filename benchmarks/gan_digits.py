@@ -54,7 +54,7 @@ def run(agent: str, seed: int, steps: int | None, out_dir: Path) -> dict:
     source = lab_run.build_source(cfg)
     learner = lab_run.build_learner(cfg, source, torch.device("cpu"))
     with torch.no_grad():
-        fid_init = learner.evaluate(source, 1)["fid"]
+        fid_init = learner.evaluate(source).metrics["fid"]
     run_dir = out_dir / f"{agent}_seed{seed}"
     result = lab_run.train(cfg, run_dir, overrides=over)
     lines = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -34,7 +34,7 @@ def main() -> None:
     for env in args.envs:
         for seed in range(args.seeds):
             overrides = ["agent=ppo", f"env={env}", f"seed={seed}", "wandb.mode=disabled", "logger.console=false",
-                         f"trainer.eval_episodes={args.eval_episodes}"]
+                         f"env.eval_episodes={args.eval_episodes}"]
             with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
                 cfg = compose("config", overrides=overrides)
             t = time.perf_counter()

@@ -2,7 +2,7 @@
 intervals, side by side in one run, and what one training video costs before and after its encoder
 settings changed.
 
-Every run trains the ppo_cartpole preset for the same number of steps (trainer.stop_return=null).
+Every run trains the ppo_cartpole preset for the same number of steps (trainer.stop_at=null).
 Per seed the variants run twice, in the order A B C C B A, so that a machine getting busier or
 quieter (other jobs) shifts every variant alike; each variant's mean of its two runs is compared
 with the same seed's no-video runs, and medians over seeds are reported: the wall time of train()
@@ -49,7 +49,7 @@ def run(steps: int, every: str, seed: int) -> dict:
     from lab.run import train
 
     overrides = ["agent=ppo", "env=cartpole", f"seed={seed}", "wandb.mode=disabled", "logger.console=false",
-                 f"trainer.total_steps={steps}", "trainer.stop_return=null", f"trainer.video_every={every}"]
+                 f"trainer.total_steps={steps}", "trainer.stop_at=null", f"trainer.video_every={every}"]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     hooks: list = []

@@ -31,8 +31,8 @@ def lab_solve_run(overrides: list[str], seed: int, rule: dict[str, float]) -> di
 
     register_configs()
     overrides = [*overrides, f"seed={seed}", "wandb.mode=disabled", "logger.console=false",
-                 f"trainer.eval_every={rule['eval_every']}", f"trainer.eval_episodes={rule['episodes']}",
-                 f"trainer.stop_return={rule['threshold']}", f"trainer.total_steps={rule['budget']}",
+                 f"trainer.eval_every={rule['eval_every']}", f"env.eval_episodes={rule['episodes']}",
+                 f"trainer.stop_at={rule['threshold']}", f"trainer.total_steps={rule['budget']}",
                  "trainer.checkpoint_every=0"]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
@@ -43,7 +43,7 @@ def lab_solve_run(overrides: list[str], seed: int, rule: dict[str, float]) -> di
     source = build_source(cfg)
     learner = build_learner(cfg, source, torch.device("cpu"))
     learner.load_state_dict(checkpoint.load(run_dir / "checkpoints" / "last.pt")["learner"])
-    final20 = source.evaluate(learner.act, 20)["return_mean"]
+    final20 = source.evaluate(learner.act, 20).value
     source.close()
     return {"solved": solved, "time_s": result["wall_time_s"] if solved else None,
             "steps": result["steps"] if solved else None, "sps": result["steps"] / result["wall_time_s"],
@@ -68,7 +68,7 @@ def sb3_solve_run(model: Any, env_id: str, seed: int, rule: dict[str, float]) ->
         def _on_step(self) -> bool:
             if self.num_timesteps >= self.next_eval:
                 self.next_eval += rule["eval_every"]
-                if evaluator.evaluate(act, int(rule["episodes"]))["return_mean"] >= rule["threshold"]:
+                if evaluator.evaluate(act, int(rule["episodes"])).value >= rule["threshold"]:
                     self.solved_at = (self.num_timesteps, time.perf_counter())
                     return False
             return True
@@ -80,7 +80,7 @@ def sb3_solve_run(model: Any, env_id: str, seed: int, rule: dict[str, float]) ->
     solved = callback.solved_at is not None
     steps = callback.solved_at[0] if solved else model.num_timesteps
     elapsed = (callback.solved_at[1] if solved else end) - start
-    final20 = evaluator.evaluate(act, 20)["return_mean"]
+    final20 = evaluator.evaluate(act, 20).value
     evaluator.close()
     return {"solved": solved, "time_s": elapsed if solved else None, "steps": steps if solved else None,
             "sps": steps / elapsed, "final20": final20}

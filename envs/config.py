@@ -21,6 +21,7 @@ class GymEnvConfig:
     vectorization: str = _choices("auto", ("auto", "native", "sync", "async"),
                                   "auto: the env's own vector implementation when it has one, else sync")
     max_episode_steps: Optional[int] = field(default=None, metadata={"gt": 0})
+    eval_episodes: int = field(default=10, metadata={"gt": 0, "help": "episodes per evaluation (fixed seeds)"})
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 

@@ -19,14 +19,16 @@ import torch
 
 from envs.errors import EnvStepError
 from envs.state import get_state, set_state
+from lab.core.learner import Evaluation, Source
 
 MAX_EVAL_ENVS = 32  # evaluation runs min(episodes, MAX_EVAL_ENVS) envs side by side
 
 
-class RLSource:
+class RLSource(Source):
     def __init__(self, make_env: Callable[[int], gym.vector.VectorEnv], num_envs: int, seed: int,
-                 *, env_id: str = "", eval_seed: int | None = None, recent: int = 20) -> None:
+                 *, env_id: str = "", eval_seed: int | None = None, eval_episodes: int = 10, recent: int = 20) -> None:
         self.make_env, self.num_envs, self.seed, self.env_id = make_env, num_envs, seed, env_id
+        self.eval_episodes = eval_episodes  # env.eval_episodes: episodes per evaluation
         self.eval_seed = seed + 10_000 if eval_seed is None else eval_seed
         self.env = make_env(num_envs)
         self.single_observation_space = self.env.single_observation_space
@@ -80,11 +82,12 @@ class RLSource:
         return f"return {np.mean([r for r, _ in self.recent]):.1f}" if self.recent else ""
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, act: Callable[[np.ndarray], np.ndarray], episodes: int,
+    def evaluate(self, act: Callable[[np.ndarray], np.ndarray], episodes: int | None = None,
                  max_envs: int = MAX_EVAL_ENVS, *, env: gym.vector.VectorEnv | None = None,
                  on_step: Callable[[gym.vector.VectorEnv, np.ndarray, list, dict], None] | None = None,
-                 ) -> dict[str, float]:
-        """Run `episodes` full episodes with `act` on separate eval envs (fixed seeds).
+                 ) -> Evaluation:
+        """Run `episodes` (default: env.eval_episodes) full episodes with `act` on separate eval
+        envs (fixed seeds). The score is the mean return (higher is better).
 
         Each eval env runs a fixed quota of episodes, so short episodes are not over-counted
         (the bias of counting episodes in order of completion). The same seeds every time make
@@ -96,6 +99,7 @@ class RLSource:
         `live[i]` says sub-env i now shows a counted episode, `ended` lists the
         `(sub-env, return, length)` of the episodes counted at this step, in counting order.
         """
+        episodes = episodes or self.eval_episodes
         n = min(episodes, max_envs)
         if env is not None:
             if env.num_envs != n:
@@ -137,8 +141,10 @@ class RLSource:
                 on_step(env, live, ended, info)
             ret[done], length[done] = 0.0, 0
             prev_done = done
-        return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
-                "length_mean": float(np.mean(lengths)), "episodes": len(returns)}
+        metrics = {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
+                   "length_mean": float(np.mean(lengths)), "episodes": len(returns)}
+        return Evaluation(metrics, score="return_mean", summary=f"return {metrics['return_mean']:.1f} ± "
+                          f"{metrics['return_std']:.1f} over {len(returns)} episodes")
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any] | None:

@@ -105,9 +105,9 @@ class Pair:
         budget = []
         if self.zoo is not None:
             # The zoo's budget or less: the run stops once an evaluation reaches the bar (zoo mean - std),
-            # as the presets' own stop_return does; --no-early-stop trains the whole budget instead.
+            # as the presets' own trainer.stop_at does; --no-early-stop trains the whole budget instead.
             stop = f"{self.zoo['mean'] - self.zoo['std']:g}" if self.early_stop else "null"
-            budget = [f"trainer.total_steps={int(self.zoo['steps'])}", f"trainer.stop_return={stop}"]
+            budget = [f"trainer.total_steps={int(self.zoo['steps'])}", f"trainer.stop_at={stop}"]
         return _dedupe([f"agent={self.agent}", f"{self.group}={self.source}", f"seed={seed}", *DEFAULTS,
                         *budget, *self.overrides, *extra])
 
@@ -223,12 +223,20 @@ def check_same_run(run_dir: Path, overrides: list[str]) -> None:
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return
-    before = {o for o in yaml.safe_load(path.read_text()) or [] if not _key(o).startswith(VOLATILE)}
+    before = {_moved(o) for o in yaml.safe_load(path.read_text()) or [] if not _key(o).startswith(VOLATILE)}
     now = {o for o in overrides if not _key(o).startswith(VOLATILE)}
     if before != now:
         differ = sorted(before ^ now)
         raise LabError(f"{run_dir} holds a run of other overrides (differing: {' '.join(differ)}); "
                        f"give another --out, the same --extra, or remove that directory")
+
+
+def _moved(override: str) -> str:
+    """An override of a run made before a key moved (lab.config.MOVED_KEYS), under the key's new name."""
+    from lab.config import MOVED_KEYS
+
+    key = _key(override)
+    return override.replace(key, MOVED_KEYS[key], 1) if key in MOVED_KEYS else override
 
 
 class Runner:

@@ -19,6 +19,16 @@ from lab.core.config import LoggerConfig, TrainerConfig, WandbConfig, check_node
 
 
 @dataclass
+class RunTrainerConfig(TrainerConfig):
+    """The `trainer` section: the core loop's keys (lab/core/config.py) and the application's hooks."""
+
+    video_every: Any = spec("auto", ge=0, words=("auto",),
+                            help="record one deterministic eval episode to <run>/media/step_<N>.mp4 (and W&B): "
+                                 "auto: whenever videos so far stay under 3% of the wall time; "
+                                 "N: every N steps and at the end; 0: off (lab/video.py)")
+
+
+@dataclass
 class LabConfig:
     """The root config: ``cfg.agent`` and ``cfg.env`` are typed by their group's schema."""
 
@@ -28,9 +38,28 @@ class LabConfig:
     agent: Any = MISSING
     env: Any = None    # RL agents learn from env= ...
     data: Any = None   # ... GANs from data=
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    trainer: RunTrainerConfig = field(default_factory=RunTrainerConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+# Keys that moved (issue 14: the core names no RL word): an override of the old name is refused
+# with the new one, and a run saved before the move is read with its keys moved.
+MOVED_KEYS = {"trainer.eval_episodes": "env.eval_episodes", "trainer.stop_return": "trainer.stop_at"}
+
+
+def migrate(saved: Any) -> Any:
+    """A config read back from a run saved by an older lab, with MOVED_KEYS moved (in place).
+    A moved key without a section to go to (trainer.eval_episodes of a GAN run) is dropped."""
+    for old, new in MOVED_KEYS.items():
+        (old_section, old_key), (new_section, new_key) = old.split("."), new.split(".")
+        node = saved.get(old_section)
+        if node is None or old_key not in node:
+            continue
+        value = node.pop(old_key)
+        if saved.get(new_section) is not None and new_key not in saved[new_section]:
+            saved[new_section][new_key] = value
+    return saved
 
 
 def _register_resolvers() -> None:
@@ -53,7 +82,7 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="lab_schema", node=LabConfig)
-    cs.store(group="trainer", name="trainer_schema", node=TrainerConfig)
+    cs.store(group="trainer", name="trainer_schema", node=RunTrainerConfig)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)
     for name, schema in AGENT_SCHEMAS.items():
         cs.store(group="schema/agent", name=name, node=schema)

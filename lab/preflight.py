@@ -60,7 +60,11 @@ def _unknown_key(cause: Exception) -> str:
 
     from lab.core.config import did_you_mean
 
+    from lab.config import MOVED_KEYS
+
     full_key = getattr(cause, "full_key", None) or "?"
+    if full_key in MOVED_KEYS:
+        return f"{full_key} is now {MOVED_KEYS[full_key]}"
     parent = getattr(cause, "parent_node", None) or getattr(cause, "object", None)
     leaf = full_key.rsplit(".", 1)[-1]
     valid: list[str] = []

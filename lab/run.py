@@ -55,8 +55,7 @@ def main(cfg: DictConfig) -> float | None:
         return None
     if result.get("signal"):
         sys.exit(128 + result["signal"])  # stopped by Ctrl-C/SIGTERM: saved, but not finished
-    final = result.get("final", {})
-    return final.get("return_mean")
+    return result.get("final", {}).get(result.get("score"))  # the learner's score, for Hydra's sweepers
 
 
 def _preset_note(cfg: DictConfig, hydra_cfg: Any) -> str | None:
@@ -134,9 +133,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
         source = build_source(cfg)
         learner = build_learner(cfg, source, device)
         if dp is not None:
-            if not hasattr(learner, "set_data_parallel"):
-                raise ValueError(f"agent={cfg.agent.name} does not support trainer.distributed=ddp")
-            learner.set_data_parallel(dp.rank, dp.world)
+            learner.set_data_parallel(dp.rank, dp.world)  # ValueError where the learner has no data-parallel mode
     except (EnvError, ValueError) as exc:  # EnvError, LevelError, DataError: one line each
         raise LabError(str(exc)) from None
 
@@ -159,11 +156,8 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
         from lab.video import add_video_hook
 
         add_video_hook(trainer, learner, source, cfg.trainer.video_every, run_dir, loggers, cfg.trainer.precision)
-    if cfg.get("data") and writes:
-        from agents.gan_media import add_gan_media_hook
-
-        add_gan_media_hook(trainer, learner, run_dir, loggers)  # sample grids, evolution GIF, latent video
-    for event, fns in (hooks or {}).items():
+    learner_hooks = learner.hooks(run_dir, loggers) if writes else {}  # e.g. a GAN's sample grids and videos
+    for event, fns in [*learner_hooks.items(), *(hooks or {}).items()]:
         for fn in fns:
             trainer.add_hook(event, fn)
     for line in notes:
@@ -177,10 +171,11 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
         result = trainer.fit(learner, source, resume=resume_state)
     finally:
         loggers.close()
-        getattr(source, "close", lambda: None)()
+        source.close()
         if dp is not None:
             dp.close()
-    final = ", ".join(f"{k} {v:.4g}" for k, v in result["final"].items() if k != "step" and isinstance(v, (int, float)))
+    final = result.get("summary") or ", ".join(f"{k} {v:.4g}" for k, v in result["final"].items()
+                                               if k != "step" and isinstance(v, (int, float)))
     loggers.message(f"{result['status']}: {result['steps']:,} steps in {result['wall_time_s']:.1f} s; final eval: {final}")
     return result
 
@@ -206,7 +201,7 @@ def build_source(cfg: DictConfig) -> Any:
         return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
                         kwargs=kwargs, render_mode=render_mode)
 
-    return RLSource(make, env.num_envs, cfg.seed, env_id=env.id)
+    return RLSource(make, env.num_envs, cfg.seed, env_id=env.id, eval_episodes=env.eval_episodes)
 
 
 def env_kwargs(cfg: DictConfig) -> dict[str, Any]:

@@ -101,7 +101,9 @@ def adopt(fresh: Path, target: Path) -> Path:
 def check_same_run(cfg: DictConfig, state: dict[str, Any], path: Path) -> None:
     from lab.safety import check_config
 
-    saved = OmegaConf.create(state.get("config", "{}"))
+    from lab.config import migrate
+
+    saved = migrate(OmegaConf.create(state.get("config", "{}")))
     env_id = str(cfg.env.get("id", "")) if cfg.get("env") else ""
     check_config(saved, str(path), also=(env_id.split(":", 1)[0],) if ":" in env_id else ())
     for section in ("agent", "env", "data"):

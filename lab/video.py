@@ -66,14 +66,15 @@ def frame_step(env: Any) -> int:
 
 # --------------------------------------------------------------------------- evaluation taps
 class EvalTap:
-    """Stands in for an RLSource in `learner.evaluate(tap, episodes)`, so the learner's own
-    evaluation policy (PPO: greedy; DQN: its eval_epsilon) runs in RLSource.evaluate on the
-    caller's `env` with the caller's `on_step`; `on_act(actions)` sees every batch of actions."""
+    """Stands in for an RLSource in `learner.evaluate(tap)`, so the learner's own evaluation
+    policy (PPO: greedy; DQN: its eval_epsilon) runs in RLSource.evaluate for `episodes` episodes
+    on the caller's `env` with the caller's `on_step`; `on_act(actions)` sees every batch of actions."""
 
-    def __init__(self, source: Any, env: Any = None, on_step: Any = None, on_act: Any = None) -> None:
-        self.source, self.env, self.on_step, self.on_act = source, env, on_step, on_act
+    def __init__(self, source: Any, env: Any = None, on_step: Any = None, on_act: Any = None,
+                 episodes: int | None = None) -> None:
+        self.source, self.env, self.on_step, self.on_act, self.episodes = source, env, on_step, on_act, episodes
 
-    def evaluate(self, act: Any, episodes: int, **kwargs: Any) -> dict[str, float]:
+    def evaluate(self, act: Any, episodes: int | None = None, **kwargs: Any) -> Any:
         if self.on_act is not None:
             inner = act
 
@@ -81,7 +82,7 @@ class EvalTap:
                 actions = inner(obs)
                 self.on_act(np.array(actions, copy=True))
                 return actions
-        return self.source.evaluate(act, episodes, env=self.env, on_step=self.on_step, **kwargs)
+        return self.source.evaluate(act, self.episodes or episodes, env=self.env, on_step=self.on_step, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.source, name)
@@ -251,9 +252,9 @@ class EvalVideo:
             if self.env is None:
                 self.env = self.source.make_env(1)
             tap = EvalTap(self.source, self.env, on_step=lambda env, live, e, info: ended.extend(e),
-                          on_act=actions.append)
+                          on_act=actions.append, episodes=1)
             with torch.no_grad(), autocast(trainer.device, self.precision):
-                self.learner.evaluate(tap, 1)  # the learner's own evaluation policy
+                self.learner.evaluate(tap)  # the learner's own evaluation policy, one episode
         except Exception as exc:  # a video is never worth a failed run
             self._fail(exc)
             return

@@ -120,6 +120,9 @@ def typed_config(text: str, where: str) -> Any:
     except Exception as exc:
         raise LabError(f"the config in {where} is not valid YAML: {str(exc).strip().splitlines()[0]}") from None
     check_config(saved, where)  # nothing it names is imported unless the lab trusts it
+    from lab.config import migrate
+
+    saved = migrate(saved)
     try:
         sections = {}
         for key, schemas in registries.items():
@@ -317,10 +320,10 @@ def play(run: Run, source: Any, learner: Any, device: Any, *, episodes: int, see
     try:
         with torch.no_grad(), autocast(device, run.cfg.trainer.precision):
             if deterministic:  # the learner's own evaluation policy, exactly as training evaluates
-                metrics = learner.evaluate(EvalTap(source, env, on_step), episodes)
+                metrics = learner.evaluate(EvalTap(source, env, on_step, episodes=episodes)).metrics
             else:
                 metrics = source.evaluate(lambda obs: learner.act(obs, deterministic=False), episodes,
-                                          env=env, on_step=on_step)
+                                          env=env, on_step=on_step).metrics
     except Quit:
         pass
     finally:
@@ -378,7 +381,7 @@ def watch_rl(run: Run, source: Any, learner: Any, device: Any, args: argparse.Na
     import numpy as np
 
     cfg = run.cfg
-    episodes = args.episodes or cfg.trainer.eval_episodes
+    episodes = args.episodes or cfg.env.eval_episodes
     seed = args.seed if args.seed is not None else source.eval_seed
     view = None
     want_video = not args.no_video
@@ -396,7 +399,7 @@ def watch_rl(run: Run, source: Any, learner: Any, device: Any, args: argparse.Na
     if want_video:
         name = f"watch_{run.checkpoint.stem}_step{step}" + ("" if args.deterministic else "_stochastic") + \
                ("" if args.seed is None else f"_seed{args.seed}") + \
-               ("" if episodes == cfg.trainer.eval_episodes else f"_{episodes}ep")
+               ("" if episodes == cfg.env.eval_episodes else f"_{episodes}ep")
         video = Path(args.out) if args.out else run.media_dir / f"{name}.mp4"
     t0 = time.perf_counter()
     try:
@@ -415,7 +418,7 @@ def watch_rl(run: Run, source: Any, learner: Any, device: Any, args: argparse.Na
     keys = INFO_COLUMNS.get(cfg.env.id, ())
     returns = [ep.ret for ep in played]
     reference = training_eval(run)
-    same_as_training = args.seed is None and args.deterministic and episodes == cfg.trainer.eval_episodes
+    same_as_training = args.seed is None and args.deterministic and episodes == cfg.env.eval_episodes
     if args.json:
         print(json.dumps({
             "checkpoint": str(run.checkpoint), "step": step, "env": cfg.env.id, "agent": cfg.agent.name,
@@ -453,7 +456,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("run", help="a run directory, a checkpoint .pt file, or 'latest' (the newest run with a checkpoint)")
     p.add_argument("--checkpoint", default=None, metavar="best|last|PATH",
                    help="which checkpoint of the run (default: best, else last)")
-    p.add_argument("--episodes", type=int, default=None, help="episodes to play (default: the run's trainer.eval_episodes)")
+    p.add_argument("--episodes", type=int, default=None, help="episodes to play (default: the run's env.eval_episodes)")
     p.add_argument("--seed", type=int, default=None, help="eval seed (default: the run's, seed + 10000)")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                    help="the learner's evaluation policy, as training evaluates (default; PPO: greedy)")

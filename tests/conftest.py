@@ -57,4 +57,4 @@ def stop_at(step: int):
 def tiny_ppo() -> list[str]:
     """A PPO run on CartPole small enough for a smoke test (a few seconds)."""
     return ["agent=ppo", "env=cartpole", "trainer.total_steps=2048", "trainer.eval_every=1024",
-            "trainer.eval_episodes=2", "trainer.checkpoint_every=1024", "trainer.log_every=0"]
+            "env.eval_episodes=2", "trainer.checkpoint_every=1024", "trainer.log_every=0"]

@@ -102,7 +102,7 @@ def test_training_rewards_are_clipped_and_lives_end_training_episodes_but_report
     assert list(source.recent) == [(75.0, 30), (75.0, 30)] and source.episodes == 2
     assert source.log_metrics()["train/episode_return"] == 75.0
     # evaluation plays full games with the env's own rewards
-    result = source.evaluate(lambda obs: np.zeros(len(obs), dtype=np.int64), 3)
+    result = source.evaluate(lambda obs: np.zeros(len(obs), dtype=np.int64), 3).metrics
     assert result["return_mean"] == 75.0 and result["length_mean"] == 30 and result["episodes"] == 3
     source.close()
 
@@ -198,7 +198,7 @@ def test_unknown_ale_id_is_one_clear_line(tmp_path: Path) -> None:
     assert "unknown env id 'ALE/Pongg-v5'" in message and "ALE/Pong-v5" in message and "\n" not in message
 
 
-TINY = ["env.max_episode_steps=60", "trainer.eval_every=0", "trainer.eval_episodes=1", "trainer.log_every=0",
+TINY = ["env.max_episode_steps=60", "trainer.eval_every=0", "env.eval_episodes=1", "trainer.log_every=0",
         "trainer.checkpoint_every=0"]
 
 
@@ -258,7 +258,7 @@ def test_untrained_agent_evaluation_on_breakout_ends_well_before_the_time_limit(
     _ale()
     result = train(["agent=ppo", "env=atari", "env.id=ALE/Breakout-v5", "env.num_envs=2", "agent.n_steps=32",
                     "agent.batch_size=64", "agent.n_epochs=1", "trainer.total_steps=64", "trainer.eval_every=0",
-                    "trainer.eval_episodes=2", "trainer.checkpoint_every=0", "trainer.video_every=0"],
+                    "env.eval_episodes=2", "trainer.checkpoint_every=0", "trainer.video_every=0"],
                    tmp_path / "run")
     assert result["status"] == "completed" and result["final"]["episodes"] == 2
     assert result["final"]["length_mean"] < 2000  # the time limit is 27,000 steps

@@ -18,7 +18,7 @@ from conftest import ROOT, train
 AGENT_KEYS = ("name, policy, hidden_sizes, activation, ortho_init, lr, anneal_lr, n_steps, batch_size, n_epochs, "
               "gamma, gae_lambda, clip_range, clip_range_vf, ent_coef, vf_coef, max_grad_norm, normalize_advantage, "
               "target_kl, normalize_obs, normalize_reward, clip_obs, log_std_init")
-TRAINER_KEYS = ("total_steps, eval_every, eval_episodes, checkpoint_every, log_every, stop_return, resume, device, "
+TRAINER_KEYS = ("total_steps, eval_every, checkpoint_every, log_every, stop_at, resume, device, "
                 "precision, compile, threads, deterministic, distributed, time_limit_min, video_every")
 
 # python -m lab ARGS  ->  the line it prints ({tmp}: the test's scratch directory)
@@ -34,7 +34,10 @@ OVERRIDES = [
     (["agent.lrr=1"], f"unknown key 'agent.lrr' (did you mean 'lr'?); valid keys in agent: {AGENT_KEYS}"),
     (["trainer.foo=1"], f"unknown key 'trainer.foo'; valid keys in trainer: {TRAINER_KEYS}"),
     (["env.nonsense=3"], "unknown key 'env.nonsense'; valid keys in env: name, id, num_envs, vectorization, "
-                         "max_episode_steps, kwargs"),
+                         "max_episode_steps, eval_episodes, kwargs"),
+    # keys that moved (issue 14) name their new place
+    (["trainer.eval_episodes=5"], "trainer.eval_episodes is now env.eval_episodes"),
+    (["trainer.stop_return=100"], "trainer.stop_return is now trainer.stop_at"),
     (["wandb.mod=offline"], "unknown key 'wandb.mod' (did you mean 'mode'?); valid keys in wandb: mode, project, "
                             "entity, group, tags"),
     (["trainer.total_steps=abc"], "trainer.total_steps: Value 'abc' of type 'str' could not be converted to Integer"),
@@ -44,7 +47,7 @@ OVERRIDES = [
     (["agent.lr=0"], "agent.lr=0.0 is out of range: it must be > 0"),
     (["trainer.total_steps=0"], "trainer.total_steps=0 is out of range: it must be > 0"),
     (["trainer.total_steps=-5"], "trainer.total_steps=-5 is out of range: it must be > 0"),
-    (["trainer.eval_episodes=0"], "trainer.eval_episodes=0 is out of range: it must be > 0"),
+    (["env.eval_episodes=0"], "env.eval_episodes=0 is out of range: it must be > 0"),
     (["trainer.checkpoint_every=-1"], "trainer.checkpoint_every=-1 is out of range: it must be >= 0"),
     (["env.num_envs=0"], "env.num_envs=0 is out of range: it must be > 0"),
     (["agent.n_steps=0"], "agent.n_steps=0 is out of range: it must be > 0"),
@@ -134,7 +137,7 @@ def scratch(tmp_path_factory) -> Path:
     (tmp / "no_high.yaml").write_text("overrides: []\nmetric: m\nspace:\n  agent.lr: {type: float, low: 0.1}\n")
     (tmp / "not_yaml.yaml").write_text("space: {agent.lr: [1, 2}\n")
     train(["agent=ppo", "env=cartpole", "trainer.total_steps=1024", "trainer.eval_every=0",
-           "trainer.eval_episodes=2"], tmp / "runs" / "done")
+           "env.eval_episodes=2"], tmp / "runs" / "done")
     return tmp
 
 

@@ -18,7 +18,7 @@ from lab.bench import check_bar, load_matrix, main, parse_condition
 from lab.core.errors import LabError
 from lab.report import aggregate_intervals, iqm_intervals
 
-TINY = ["trainer.total_steps=2048", "trainer.eval_every=1024", "trainer.eval_episodes=2", "trainer.threads=1",
+TINY = ["trainer.total_steps=2048", "trainer.eval_every=1024", "env.eval_episodes=2", "trainer.threads=1",
         "trainer.video_every=0"]
 
 
@@ -77,9 +77,9 @@ def test_the_shipped_matrix_holds_the_zoo_rows_and_every_pair_is_a_valid_lab_com
     acrobot = matrix["dqn_acrobot"]
     assert acrobot.over == "every_seed" and [c.text for c in acrobot.conditions] == ["return_mean >= -88.391"]
     assert "trainer.total_steps=100000" in acrobot.command(0, [])
-    assert "trainer.stop_return=-88.391" in acrobot.command(0, [])
+    assert "trainer.stop_at=-88.391" in acrobot.command(0, [])
     acrobot.early_stop = False
-    assert "trainer.stop_return=null" in acrobot.command(0, [])
+    assert "trainer.stop_at=null" in acrobot.command(0, [])
     # GAN bars hold on every seed too (the 3 of 3)
     assert all(p.over == "every_seed" for p in matrix.values())
     # every GAN agent x every shipped dataset it can train on

@@ -33,7 +33,7 @@ def test_every_agent_source_pair_composes_and_validates(agent: str) -> None:
 
 def test_contract_keys_exist() -> None:
     cfg = compose([])
-    for key in ("seed", "trainer.total_steps", "trainer.eval_every", "trainer.eval_episodes",
+    for key in ("seed", "trainer.total_steps", "trainer.eval_every", "env.eval_episodes",
                 "trainer.checkpoint_every", "trainer.resume", "trainer.device", "trainer.precision",
                 "trainer.compile", "wandb.mode", "wandb.project"):
         node = cfg
@@ -45,7 +45,7 @@ def test_contract_keys_exist() -> None:
 
 def test_presets_apply_and_user_overrides_win() -> None:
     preset = compose(["agent=ppo", "env=cartpole"])
-    assert preset.trainer.stop_return == 475  # from agent_env/ppo_cartpole.yaml
+    assert preset.trainer.stop_at == 475  # from agent_env/ppo_cartpole.yaml
     user = compose(["agent=ppo", "env=cartpole", "agent.lr=0.123"])
     assert user.agent.lr == 0.123
 

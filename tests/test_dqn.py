@@ -14,8 +14,8 @@ from lab.core import checkpoint as ckpt
 
 TINY = ["agent=dqn", "env=cartpole", "env.num_envs=2", "agent.hidden_sizes=[32,32]", "agent.train_freq=32",
         "agent.gradient_steps=8", "agent.learning_starts=256", "agent.target_update_interval=256",
-        "agent.buffer_size=2000", "trainer.eval_every=1024", "trainer.eval_episodes=2",
-        "trainer.checkpoint_every=0", "trainer.log_every=0", "trainer.stop_return=null"]
+        "agent.buffer_size=2000", "trainer.eval_every=1024", "env.eval_episodes=2",
+        "trainer.checkpoint_every=0", "trainer.log_every=0", "trainer.stop_at=null"]
 EXTENSIONS = ["agent.double_q=true", "agent.dueling=true", "agent.n_step=3", "agent.prioritized=true",
               "agent.tau=0.5", "agent.loss=mse"]
 

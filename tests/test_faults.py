@@ -24,7 +24,7 @@ from lab.core import checkpoint as ckpt
 from lab.core.errors import LabError
 
 TINY = ["agent=ppo", "env=cartpole", "trainer.total_steps=4096", "trainer.eval_every=2048",
-        "trainer.eval_episodes=2", "trainer.checkpoint_every=1024", "trainer.log_every=0"]
+        "env.eval_episodes=2", "trainer.checkpoint_every=1024", "trainer.log_every=0"]
 
 
 def files(root: Path) -> dict[str, bytes]:

@@ -232,9 +232,9 @@ def test_image_evaluation_sees_a_generator_that_ignores_its_noise() -> None:
     learner = lab_run.build_learner(cfg, source, torch.device("cpu"))
     images, labels = source.get(torch.arange(len(source)))
     learner.G_ema = _OnePerClass(images, labels)
-    collapsed = learner.evaluate(source, 1)
+    collapsed = learner.evaluate(source).metrics
     learner.G_ema = _RealPerClass(images, labels)
-    diverse = learner.evaluate(source, 1)
+    diverse = learner.evaluate(source).metrics
     real = {k[5:]: v for k, v in collapsed.items() if k.startswith("real_")}
     assert real == {k[5:]: v for k, v in diverse.items() if k.startswith("real_")}  # computed once
     # held-out real digits against the reference digits (898 each): what good is
@@ -364,7 +364,7 @@ def test_cgan_digits_preset_draws_variety_within_each_class(tmp_path: Path) -> N
     cfg = compose(["wandb.mode=disabled", *over])
     configure(cfg.seed, cfg.trainer.threads, False)  # the generator the run starts from
     source = lab_run.build_source(cfg)
-    fid_init = lab_run.build_learner(cfg, source, torch.device("cpu")).evaluate(source, 1)["fid"]
+    fid_init = lab_run.build_learner(cfg, source, torch.device("cpu")).evaluate(source).metrics["fid"]
     result = train(over, tmp_path / "run")
     assert result["completed"]
     final = result["final"]

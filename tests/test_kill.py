@@ -32,11 +32,11 @@ KILLS = 10
 # ten kills fit in the step budgets below on any machine, fast or loaded.
 KINDS = {
     "ppo": (["agent=ppo", "env=cartpole", "trainer.total_steps=100000", "trainer.eval_every=50000",
-             "trainer.eval_episodes=3", "trainer.stop_return=null"], 4096, True),
+             "env.eval_episodes=3", "trainer.stop_at=null"], 4096, True),
     "dqn": (["agent=dqn", "env=cartpole", "trainer.total_steps=12288", "trainer.eval_every=6144",
-             "trainer.eval_episodes=3", "trainer.stop_return=null", "agent.save_replay=true"], 512, True),
+             "env.eval_episodes=3", "trainer.stop_at=null", "agent.save_replay=true"], 512, True),
     "sb3": (["agent=sb3_ppo", "env=cartpole", "trainer.total_steps=24576", "trainer.eval_every=12288",
-             "trainer.eval_episodes=3", "trainer.stop_return=null", "agent.chunk_steps=512"], 1024, False),
+             "env.eval_episodes=3", "trainer.stop_at=null", "agent.chunk_steps=512"], 1024, False),
     "gan": (["agent=gan", "data=ring8", "trainer.total_steps=1200", "trainer.eval_every=600",
              "agent.eval_samples=500"], 50, True),
 }

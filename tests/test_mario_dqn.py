@@ -12,7 +12,7 @@ from conftest import compose, train
 
 SMALL = ["agent=dqn", "env=mario", "env.num_envs=8", "agent.learning_starts=1024", "agent.batch_size=32",
          "agent.buffer_size=4096", "agent.gradient_steps=2", "trainer.total_steps=4096", "trainer.eval_every=2048",
-         "trainer.eval_episodes=2", "trainer.checkpoint_every=0", "trainer.log_every=0", "env.time_limit=20"]
+         "env.eval_episodes=2", "trainer.checkpoint_every=0", "trainer.log_every=0", "env.time_limit=20"]
 
 
 def test_dqn_mario_preset_composes() -> None:

@@ -12,7 +12,7 @@ import torch
 from conftest import cli, compose, train
 
 SMALL = ["agent=ppo", "env=mario", "env.num_envs=16", "agent.n_steps=128", "agent.batch_size=512",
-         "trainer.total_steps=4096", "trainer.eval_every=0", "trainer.eval_episodes=2",
+         "trainer.total_steps=4096", "trainer.eval_every=0", "env.eval_episodes=2",
          "trainer.checkpoint_every=0", "trainer.log_every=0", "env.time_limit=20"]
 
 
@@ -109,7 +109,7 @@ def test_ppo_clears_the_intro_level(tmp_path: Path) -> None:
     from lab.watch import open_run, rebuild
 
     run_dir = tmp_path / "run"
-    result = train(["agent=ppo", "env=mario", "seed=0", "trainer.stop_return=1820"], run_dir)
+    result = train(["agent=ppo", "env=mario", "seed=0", "trainer.stop_at=1820"], run_dir)
     assert result["status"] == "solved", result
     source, learner, _ = rebuild(open_run(str(run_dir), "last"), device="cpu")
     env = source.make_env(20)

@@ -17,7 +17,7 @@ from conftest import cli, train
 from agents.networks import NatureCNN, image_layout, is_image_space
 
 # A handful of ticks: 4 envs, a 10-unit timer; the point is that each setting builds and updates.
-TINY = ["env=mario", "env.num_envs=4", "env.time_limit=10", "trainer.eval_every=0", "trainer.eval_episodes=1",
+TINY = ["env=mario", "env.num_envs=4", "env.time_limit=10", "trainer.eval_every=0", "env.eval_episodes=1",
         "trainer.checkpoint_every=0", "trainer.log_every=0", "trainer.video_every=0"]
 PPO = ["agent=ppo", "agent.n_steps=8", "agent.batch_size=16", "agent.n_epochs=1", "trainer.total_steps=64"]
 DQN = ["agent=dqn", "agent.buffer_size=256", "agent.learning_starts=32", "agent.batch_size=8",

@@ -19,7 +19,7 @@ import yaml
 from conftest import ROOT, cli
 
 HAVE_PLUGIN = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
-TINY = ["trainer.total_steps=2048", "trainer.eval_every=1024", "trainer.eval_episodes=2", "agent.n_steps=32",
+TINY = ["trainer.total_steps=2048", "trainer.eval_every=1024", "env.eval_episodes=2", "agent.n_steps=32",
         "agent.batch_size=256", "trainer.checkpoint_every=0", "wandb.mode=disabled"]
 
 

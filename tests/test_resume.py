@@ -33,8 +33,8 @@ def _weights(run_dir: Path) -> dict:
                   "agent.normalize_obs=true", "agent.normalize_reward=true"]),
 ])
 def test_half_resume_half_equals_one_go(env: str, extra: list[str], tmp_path: Path) -> None:
-    over = [f"env={env}", "trainer.total_steps=4096", "trainer.eval_every=1024", "trainer.eval_episodes=2",
-            "trainer.checkpoint_every=0", "trainer.log_every=0", "trainer.stop_return=null", *extra]
+    over = [f"env={env}", "trainer.total_steps=4096", "trainer.eval_every=1024", "env.eval_episodes=2",
+            "trainer.checkpoint_every=0", "trainer.log_every=0", "trainer.stop_at=null", *extra]
     one = train(over, tmp_path / "one")
     first = train(over, tmp_path / "two", hooks={"on_tick": [_stop_at(2048)]})
     assert first["status"] == "stopped" and 2048 <= first["steps"] < 4096
@@ -106,7 +106,7 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
 
 
 LONG = QUIET + ["trainer.total_steps=40000", "trainer.eval_every=0", "trainer.checkpoint_every=2048",
-                "trainer.log_every=0", "trainer.stop_return=null"]
+                "trainer.log_every=0", "trainer.stop_at=null"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -147,7 +147,7 @@ def test_sigterm_saves_and_exits_cleanly_for_every_learner_kind(learner: list[st
 
 def test_a_corrupt_last_checkpoint_falls_back_to_the_previous_one(tmp_path: Path, tiny_ppo) -> None:
     over = tiny_ppo + ["agent.n_steps=32", "trainer.total_steps=4096", "trainer.checkpoint_every=1024",
-                       "trainer.stop_return=null"]
+                       "trainer.stop_at=null"]
     ref = train(over, tmp_path / "ref")
     first = train(over, tmp_path / "run", hooks={"on_tick": [_stop_at(3072)]})
     ckpts = tmp_path / "run" / "checkpoints"

@@ -25,7 +25,7 @@ from lab.core.errors import LabError
 ])
 def test_sb3_agent_trains_checkpoints_and_resumes(agent: str, env: str, extra: list[str], tmp_path: Path) -> None:
     over = [f"agent={agent}", f"env={env}", "trainer.total_steps=2048", "trainer.eval_every=1024",
-            "trainer.eval_episodes=2", "trainer.stop_return=null", "agent.chunk_steps=512", *extra]
+            "env.eval_episodes=2", "trainer.stop_at=null", "agent.chunk_steps=512", *extra]
     total = int([o for o in over if o.startswith("trainer.total_steps=")][-1].split("=")[1])
     first = train(over, tmp_path / "run", hooks={"on_tick": [_stop_at(total // 2)]})
     assert first["status"] == "stopped"
@@ -65,7 +65,7 @@ def test_fit_rollout(n_steps: int, num_envs: int, batch_size: int | None, budget
 @pytest.mark.parametrize("total,steps", [(4096, 4096), (5000, 5120)])
 def test_sb3_ppo_keeps_to_the_budget_with_many_envs(total: int, steps: int, tmp_path: Path) -> None:
     # SB3's default n_steps 2048 x env=mario's 256 envs made one rollout 524,288 steps, whatever the budget
-    result = train(["agent=sb3_ppo", "env=mario", f"trainer.total_steps={total}", "trainer.eval_episodes=2",
+    result = train(["agent=sb3_ppo", "env=mario", f"trainer.total_steps={total}", "env.eval_episodes=2",
                     "trainer.video_every=0"], tmp_path / "run")
     assert result["completed"] and result["steps"] == steps and steps < total + 256  # within one vector step
     assert ckpt.load(tmp_path / "run" / "checkpoints" / "last.pt")["learner"]["num_timesteps"] == steps  # SB3's own
@@ -76,13 +76,13 @@ def test_sb3_ppo_keeps_to_the_budget_with_many_envs(total: int, steps: int, tmp_
 def test_sb3_a2c_and_dqn_end_within_one_rollout_of_the_budget(tmp_path: Path) -> None:
     # A2C: rollouts of 5 x 256 = 1,280 fit 4,096; ticks of 2 rollouts (chunk 2,048 -> 2,560), the last
     # asks for the 1,536 left: 2 rollouts, 5,120 in all (the lab's PPO also ends on a whole rollout)
-    result = train(["agent=sb3_a2c", "env=mario", "trainer.total_steps=4096", "trainer.eval_episodes=2",
+    result = train(["agent=sb3_a2c", "env=mario", "trainer.total_steps=4096", "env.eval_episodes=2",
                     "trainer.video_every=0"], tmp_path / "a2c")
     assert result["steps"] == 5120
     assert "agent.chunk_steps 2,048 -> 2,560 (whole rollouts of 1,280 env steps)" in (tmp_path / "a2c" / "train.log").read_text()
     # DQN collects train_freq x num_envs = 32 steps at a time: 4 collections cover 100 (the lab's DQN ticks alike)
     result = train(["agent=sb3_dqn", "env=cartpole", "env.num_envs=8", "agent.hyperparams.train_freq=4",
-                    "trainer.total_steps=100", "trainer.eval_episodes=2"], tmp_path / "dqn")
+                    "trainer.total_steps=100", "env.eval_episodes=2"], tmp_path / "dqn")
     assert result["steps"] == 128
     assert ckpt.load(tmp_path / "dqn" / "checkpoints" / "last.pt")["learner"]["num_timesteps"] == 128
 

@@ -189,7 +189,7 @@ def test_bad_settings_are_one_line():
 
 # A few ticks of each lab agent on the NES game: 2 emulators, 50-step episodes, one evaluation.
 TRAIN_SHORT = ["env=smb", "env.num_envs=2", "env.max_episode_steps=50", "trainer.total_steps=128",
-               "trainer.eval_episodes=1", "trainer.video_every=0", "wandb.mode=disabled"]
+               "env.eval_episodes=1", "trainer.video_every=0", "wandb.mode=disabled"]
 
 
 @pytest.mark.parametrize("agent,extra", [

@@ -17,7 +17,7 @@ from lab.core import checkpoint as ckpt
 def test_cli_run_writes_the_documented_run_directory(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = cli(["agent=ppo", "env=cartpole", "trainer.total_steps=4096", "trainer.eval_every=2048",
-                "trainer.eval_episodes=3", "trainer.log_every=0", "wandb.mode=disabled", f"hydra.run.dir={run}"])
+                "env.eval_episodes=3", "trainer.log_every=0", "wandb.mode=disabled", f"hydra.run.dir={run}"])
     assert proc.returncode == 0, proc.stderr
     assert (run / ".hydra" / "config.yaml").is_file() and (run / ".hydra" / "overrides.yaml").is_file()
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
@@ -39,7 +39,7 @@ def test_a_pair_without_a_tuned_preset_says_so(tmp_path: Path) -> None:
     """An arbitrary env=gym id runs PPO's defaults: the run says so at the start (console and train.log)."""
     run = tmp_path / "run"
     proc = cli(["agent=ppo", "env=gym", "env.id=MountainCarContinuous-v0", "trainer.total_steps=256",
-                "agent.n_steps=16", "agent.batch_size=64", "trainer.eval_episodes=1", "wandb.mode=disabled",
+                "agent.n_steps=16", "agent.batch_size=64", "env.eval_episodes=1", "wandb.mode=disabled",
                 "env.max_episode_steps=20", f"hydra.run.dir={run}"])
     assert proc.returncode == 0, proc.stderr
     line = ("no tuned preset for ppo on MountainCarContinuous-v0 (agent_env/ppo_gym.yaml): "
@@ -76,7 +76,7 @@ def test_launches_in_the_same_second_get_their_own_run_directories(tmp_path: Pat
     assert not any(any(d.iterdir()) for d in day.iterdir())
     # the claimed, quoted directory is where Hydra runs the job
     proc = cli(["agent=ppo", "env=cartpole", "trainer.total_steps=512", "trainer.eval_every=0",
-                "trainer.eval_episodes=1", "wandb.mode=disabled", f'runs_dir="{runs}"'])
+                "env.eval_episodes=1", "wandb.mode=disabled", f'runs_dir="{runs}"'])
     assert proc.returncode == 0, proc.stderr
     made = [d for d in runs.glob("*/*") if (d / "result.json").is_file()]
     assert len(made) == 1 and made[0].parent.name != "2026-01-02"
@@ -110,7 +110,7 @@ def test_ppo_options_run(extra: list[str], tmp_path: Path, tiny_ppo) -> None:
 
 
 def test_continuous_actions_stay_in_bounds(tmp_path: Path) -> None:
-    result = train(["env=pendulum", "trainer.total_steps=2048", "trainer.eval_every=0", "trainer.eval_episodes=1",
+    result = train(["env=pendulum", "trainer.total_steps=2048", "trainer.eval_every=0", "env.eval_episodes=1",
                     "env.num_envs=2", "agent.n_steps=256", "agent.batch_size=128"], tmp_path / "run")
     assert result["completed"] and -2000 < result["final"]["return_mean"] <= 0
 
@@ -141,7 +141,7 @@ class _ImageEnv(gym.Env):
 def test_cnn_policy_on_pixels(tmp_path: Path) -> None:
     gym.register("LabTest/Image-v0", entry_point=_ImageEnv)
     result = train(["env=gym", "env.id=LabTest/Image-v0", "env.num_envs=2", "agent.n_steps=32", "agent.batch_size=32",
-                    "trainer.total_steps=256", "trainer.eval_every=0", "trainer.eval_episodes=2"], tmp_path / "run")
+                    "trainer.total_steps=256", "trainer.eval_every=0", "env.eval_episodes=2"], tmp_path / "run")
     assert result["completed"]
     state = ckpt.load(tmp_path / "run" / "checkpoints" / "last.pt")
     assert any(k.startswith("encoder.conv") for k in state["learner"]["policy"])

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import CONF, ROOT, cli
 
-TINY = ["trainer.total_steps=1024", "trainer.eval_every=512", "trainer.eval_episodes=2", "agent.n_steps=32",
+TINY = ["trainer.total_steps=1024", "trainer.eval_every=512", "env.eval_episodes=2", "agent.n_steps=32",
         "agent.batch_size=256", "trainer.checkpoint_every=0", "wandb.mode=disabled"]
 
 
@@ -91,8 +91,8 @@ def test_tuning_prunes_survives_a_kill_and_writes_a_usable_preset(tmp_path: Path
     space = tmp_path / "tiny.yaml"
     space.write_text(yaml.safe_dump({
         "overrides": ["agent=ppo", "env=cartpole", "trainer.total_steps=6144", "trainer.eval_every=1024",
-                      "trainer.eval_episodes=2", "trainer.checkpoint_every=0", "wandb.mode=disabled",
-                      "trainer.stop_return=null"],
+                      "env.eval_episodes=2", "trainer.checkpoint_every=0", "wandb.mode=disabled",
+                      "trainer.stop_at=null"],
         "metric": "eval/return_mean", "direction": "maximize",
         "pruner": {"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1024},
         "sampler": {"seed": 0, "n_startup_trials": 3},
@@ -127,4 +127,4 @@ def test_tuning_prunes_survives_a_kill_and_writes_a_usable_preset(tmp_path: Path
     assert text.startswith("# @package _global_")
     values = yaml.safe_load(text)
     assert values["agent"]["lr"] == pytest.approx(study.best_trial.params["agent.lr"])
-    assert values["trainer"]["stop_return"] == 475  # the shipped preset, refined
+    assert values["trainer"]["stop_at"] == 475  # the shipped preset, refined

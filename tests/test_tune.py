@@ -17,7 +17,7 @@ from conftest import CONF, ROOT, cli
 # a study small enough to finish in seconds: 3 trials of 1024 env steps, nothing pruned
 TINY_SPACE = {
     "overrides": ["agent=ppo", "env=cartpole", "trainer.total_steps=1024", "trainer.eval_every=512",
-                  "trainer.eval_episodes=2", "trainer.checkpoint_every=0", "trainer.threads=1", "agent.n_steps=32",
+                  "env.eval_episodes=2", "trainer.checkpoint_every=0", "trainer.threads=1", "agent.n_steps=32",
                   "wandb.mode=disabled"],
     "metric": "eval/return_mean", "direction": "maximize",
     "pruner": {"type": "none"},
@@ -71,7 +71,7 @@ def test_study_from_another_directory_writes_its_preset_beside_it_and_never_touc
     cfg = yaml.safe_load(shown.stdout)
     assert cfg["agent"]["lr"] == pytest.approx(best.params["agent.lr"])
     assert cfg["agent"]["n_epochs"] == best.params["agent.n_epochs"]
-    assert cfg["trainer"]["stop_return"] == 475  # the shipped ppo_cartpole preset it refines
+    assert cfg["trainer"]["stop_at"] == 475  # the shipped ppo_cartpole preset it refines
     assert cfg["agent"]["lr"] != pytest.approx(compose_default_lr())  # really loaded, not the default
 
     # run again: refused before any trial, one line naming the file and the flag; a hand edit survives

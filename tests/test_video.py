@@ -108,7 +108,7 @@ def test_video_every_records_eval_episodes_to_media_and_wandb(tmp_path: Path) ->
     from lab.run import train
 
     overrides = ["agent=ppo", "env=cartpole", "trainer.total_steps=2048", "trainer.eval_every=1024",
-                 "trainer.eval_episodes=2", "logger.console=false", "wandb.mode=offline"]
+                 "env.eval_episodes=2", "logger.console=false", "wandb.mode=offline"]
     run = tmp_path / "run"
     with_video = train(compose(overrides + ["trainer.video_every=1000"]), run)
     media = sorted(p.name for p in (run / "media").glob("*.mp4"))
@@ -148,7 +148,7 @@ def test_video_failure_is_one_warning_not_a_failed_run(tmp_path: Path, caplog) -
     run = tmp_path / "run"
     result = train(compose(["env=gym", "env.id=LabTest/NoRender-v0", "env.num_envs=2", "agent.n_steps=32",
                             "agent.batch_size=32", "trainer.total_steps=256", "trainer.eval_every=0",
-                            "trainer.eval_episodes=1", "trainer.video_every=64", "logger.console=false",
+                            "env.eval_episodes=1", "trainer.video_every=64", "logger.console=false",
                             "wandb.mode=disabled"]), run)
     assert result["completed"]
     assert not list((run / "media").glob("*.mp4")) if (run / "media").exists() else True
@@ -157,8 +157,8 @@ def test_video_failure_is_one_warning_not_a_failed_run(tmp_path: Path, caplog) -
 
 
 # --------------------------------------------------------------------------- trainer.video_every=auto
-AUTO = ["agent=ppo", "env=cartpole", "trainer.total_steps=4096", "trainer.eval_every=0", "trainer.eval_episodes=1",
-        "trainer.stop_return=null", "logger.console=false", "wandb.mode=disabled"]  # auto is the default
+AUTO = ["agent=ppo", "env=cartpole", "trainer.total_steps=4096", "trainer.eval_every=0", "env.eval_episodes=1",
+        "trainer.stop_at=null", "logger.console=false", "wandb.mode=disabled"]  # auto is the default
 
 
 def test_auto_records_when_the_budget_allows_one_video_at_a_time(tmp_path: Path, monkeypatch) -> None:

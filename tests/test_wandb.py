@@ -47,7 +47,7 @@ def read_wandb_records(path: Path) -> list:
 
 def test_offline_run_files_hold_config_and_history(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = cli(["trainer.total_steps=2048", "trainer.eval_every=1024", "trainer.eval_episodes=2",
+    proc = cli(["trainer.total_steps=2048", "trainer.eval_every=1024", "env.eval_episodes=2",
                 "trainer.log_every=0", "wandb.mode=offline", "wandb.project=lab-test", f"hydra.run.dir={run}"])
     assert proc.returncode == 0, proc.stderr
     (log,) = run.glob("wandb/offline-run-*/run-*.wandb")

@@ -19,7 +19,7 @@ from conftest import ROOT, train
 from lab.watch import main as watch_main
 
 TINY = ["agent=ppo", "env=cartpole", "trainer.total_steps=2048", "trainer.eval_every=1024",
-        "trainer.eval_episodes=3", "trainer.checkpoint_every=1024", "trainer.log_every=0"]
+        "env.eval_episodes=3", "trainer.checkpoint_every=1024", "trainer.log_every=0"]
 
 
 @pytest.fixture(scope="module")

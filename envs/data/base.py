@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lab.core.learner import Source
+
 
 class DataError(ValueError):
     """A data file is missing, corrupt or of the wrong format; the message names the file."""
@@ -33,7 +35,7 @@ class DataSource(Protocol):
         ...
 
 
-class ImageSource:
+class ImageSource(Source):
     """A finite set of images held in memory as integers, scaled to [-1, 1] per batch.
 
     Images stay at their stored resolution (uint8, one copy) and are resized per batch:

@@ -16,8 +16,10 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from lab.core.learner import Source
 
-class GaussianMixture2D:
+
+class GaussianMixture2D(Source):
     """An equal-weight mixture of isotropic 2-D Gaussians; labels are the mode indices."""
 
     kind: Literal["points"] = "points"

@@ -1,8 +1,8 @@
 """Checkpoints: state dicts only, written atomically, loaded with ``weights_only=True``.
 
-A checkpoint holds everything an exact resume needs: the learner (networks, normalisation
-statistics, episode trackers), optimizer and scaler states, RNG states, the env's state where
-it can be saved, counters, the W&B run id and the resolved config.
+A checkpoint holds everything an exact resume needs: the learner (networks and whatever
+else it keeps), optimizer and scaler states, RNG states, the source's state where it can be
+saved, counters, the W&B run id and the resolved config.
 Writes go to a temporary file in the same directory, are fsync'ed, then renamed over the old
 file, so a kill at any moment leaves either the old or the new checkpoint, never half of one.
 """

@@ -30,14 +30,14 @@ def spec(default: Any = MISSING, *, gt: float | None = None, ge: float | None = 
 
 @dataclass
 class TrainerConfig:
-    """The shared training loop (lab/core/trainer.py). Steps are env steps for RL, generator steps for GANs."""
+    """The shared training loop (lab/core/trainer.py). Steps are the learner's own unit (its step_unit)."""
 
     total_steps: int = spec(100_000, gt=0, help="training budget in domain steps")
     eval_every: int = spec(10_000, ge=0, help="evaluate every N steps (0: only at the end)")
-    eval_episodes: int = spec(10, gt=0)
     checkpoint_every: int = spec(50_000, ge=0, help="write checkpoints/last.pt every N steps (0: only at the end)")
     log_every: int = spec(2_000, ge=0, help="write a metrics.jsonl line every N steps (0: every tick)")
-    stop_return: Optional[float] = spec(None, help="stop early once eval/return_mean reaches this")
+    stop_at: Optional[float] = spec(None, help="stop early once an evaluation's score reaches this (the score "
+                                               "the learner's evaluate() names, in its direction)")
     resume: Optional[str] = spec(None, help="'auto' or a checkpoint path")
     device: str = spec("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = spec("32", choices=("32", "bf16", "fp16"))
@@ -45,12 +45,9 @@ class TrainerConfig:
     threads: int = spec(1, ge=0, help="torch CPU threads (0: torch's default); 1 is fastest for small nets")
     deterministic: bool = spec(False, help="torch.use_deterministic_algorithms (slower on GPU)")
     distributed: str = spec("none", choices=("none", "ddp"),
-                            help="ddp: data-parallel GAN training over the processes torchrun starts")
+                            help="ddp: data-parallel training over the processes torchrun starts "
+                                 "(learners that support it)")
     time_limit_min: Optional[float] = spec(None, gt=0, help="stop (with a checkpoint) after this many minutes")
-    video_every: Any = spec("auto", ge=0, words=("auto",),
-                            help="record one deterministic eval episode to <run>/media/step_<N>.mp4 (and W&B): "
-                                 "auto: whenever videos so far stay under 3% of the wall time; "
-                                 "N: every N steps and at the end; 0: off")
 
 
 @dataclass

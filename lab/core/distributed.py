@@ -8,9 +8,9 @@ backward pass the gradients are averaged across processes, which is exactly what
 ``torch.nn.parallel.DistributedDataParallel`` does, so every process takes the same optimizer
 step and the run equals a one-process run with the same global batch (up to float summation
 order). We average with ``torch.distributed.all_reduce`` rather than wrapping the modules in
-DDP because DDP's reducer hooks ``backward()`` only: the GAN losses take second-order
-gradients (WGAN-GP, R1) through ``autograd.grad`` and switch D's ``requires_grad`` between
-phases, which DDP supports badly (unused-parameter errors, hooks marked ready twice).
+DDP because DDP's reducer hooks ``backward()`` only: losses with gradient penalties take
+second-order gradients through ``autograd.grad``, and learners with several phases switch
+``requires_grad`` between them, which DDP supports badly (unused-parameter errors, hooks marked ready twice).
 
 Only rank 0 writes: the run directory, checkpoints, metrics and W&B. Decisions that end the
 loop (a signal, the time limit, a NaN) are agreed on collectively, so no process waits forever

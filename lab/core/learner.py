@@ -1,15 +1,17 @@
-"""The contract between the trainer and anything that learns (PPO, DQN, a GAN, an SB3 adapter).
+"""The contract between the trainer and anything that learns.
 
 A learner owns its math; the trainer owns the loop around it. Each tick the trainer asks the
-learner to ``collect`` (an RL rollout, a batch of real images) and then, for each optimisation
-*phase* (PPO: one; a GAN: discriminator and generator), iterates ``losses(phase, batch)`` and
-takes one optimizer step per yielded loss, with mixed precision, gradient clipping and a
-NaN/inf guard applied the same way for every learner (stylegan2-ada's phases).
+learner to ``collect`` what the tick learns from (from its source) and then, for each
+optimisation *phase* (one, or several with their own optimizers and intervals), iterates
+``losses(phase, batch)`` and takes one optimizer step per yielded loss, with mixed precision,
+gradient clipping and a NaN/inf guard applied the same way for every learner (stylegan2-ada's
+phases). ``evaluate`` returns an ``Evaluation``: the learner names its own score.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 import torch
@@ -23,7 +25,7 @@ class Phase:
     optimizer: torch.optim.Optimizer
     parameters: list[torch.nn.Parameter]
     max_grad_norm: float | None = None
-    every: int = 1  # run on every `every`-th tick (GAN: a generator step every n_critic ticks)
+    every: int = 1  # run on every `every`-th tick (e.g. one phase every k ticks of another)
     lr_schedule: Callable[[float], float] | None = None  # training progress in [0,1] -> lr multiplier
     base_lrs: list[float] = field(default_factory=list)
 
@@ -32,33 +34,106 @@ class Phase:
             self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
 
 
-class Learner(Protocol):
-    """What the trainer needs from a learner. See agents/ppo.py for a full example."""
+@dataclass
+class Evaluation:
+    """What `Learner.evaluate` returns: its metrics, which one is the score, and a line for people.
 
-    step_unit: str  # what `steps` count, for the progress line: "env steps", "images", ...
+    The trainer keeps best.pt at the best score, stops at `trainer.stop_at`, and prints `summary`;
+    it never looks inside `metrics` otherwise (they are logged as eval/<name>)."""
+
+    metrics: dict[str, float]
+    score: str  # the key of `metrics` that ranks checkpoints and stops runs
+    higher_is_better: bool = True
+    summary: str = ""  # one line for the console, e.g. "accuracy 0.93 ± 0.02 over 10 trials"
+
+    @property
+    def value(self) -> float:
+        return float(self.metrics[self.score])
+
+    def better(self, a: float, b: float) -> bool:
+        """Is score `a` better than `b`?"""
+        return a > b if self.higher_is_better else a < b
+
+    def reaches(self, target: float) -> bool:
+        """Is the score at `target` or better (trainer.stop_at)?"""
+        return self.value >= target if self.higher_is_better else self.value <= target
+
+
+class Source(Protocol):
+    """What a learner learns from (a simulator, a dataset, ...). The trainer only hands it to the
+    learner, logs it, saves it and closes it; these defaults are for sources with nothing to add."""
+
+    def log_metrics(self) -> dict[str, float]:
+        """Namespaced metrics of the source ('train/...') since the last call."""
+        return {}
+
+    def status(self) -> str:
+        """A few words for the progress line."""
+        return ""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What exact resume needs of the source (None: nothing)."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> str | None:
+        """Restore `state_dict()`; may return a note for the user (e.g. what could not be restored)."""
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class Learner(Protocol):
+    """What the trainer needs from a learner.
+
+    Learners subclass it (`class MyLearner(Learner)`) and so inherit the defaults of the optional
+    methods below the line."""
+
+    step_unit: str  # what `steps` count, for the progress line ("steps", "samples", ...)
 
     def phases(self) -> list[Phase]: ...
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """The networks, for compile and device placement."""
+        ...
 
     def collect(self, source: Any) -> tuple[Any, int]:
         """Gather what one tick learns from; return it and the number of steps it counts for."""
+        ...
 
     def losses(self, phase: Phase, batch: Any) -> Iterator[torch.Tensor]:
         """Yield one loss per optimizer step of `phase`; stop early to end the phase."""
+        ...
 
-    def evaluate(self, source: Any, episodes: int) -> dict[str, float]:
-        """Evaluate without learning; RL returns at least 'return_mean'."""
+    def evaluate(self, source: Any) -> Evaluation:
+        """Evaluate without learning: the metrics, which one is the score, a one-line summary."""
+        ...
 
     def log_metrics(self) -> dict[str, float]:
         """Namespaced metrics ('train/...', 'loss/...') since the last call; resets them."""
+        ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
-    # optional: `inference_state_dict()` for best.pt (what acting needs, e.g. without a replay buffer)
-
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    # ---------------------------------------------------------------- optional, with defaults
+    def inference_state_dict(self) -> dict[str, Any]:
+        """What best.pt keeps: what acting or sampling needs (e.g. no replay buffer)."""
+        return self.state_dict()
+
+    def status(self) -> str:
+        """A few words for the progress line."""
+        return ""
+
+    def hooks(self, run_dir: Path, loggers: Any) -> dict[str, list[Callable[[Any], None]]]:
+        """Trainer hooks the learner brings (event -> functions of the trainer), e.g. media
+        written at each checkpoint. Called once, by the process that writes the run."""
+        return {}
+
+    def set_data_parallel(self, rank: int, world: int) -> None:
+        """Train as process `rank` of `world` (trainer.distributed=ddp); raise ValueError if unsupported."""
+        raise ValueError(f"{type(self).__name__} does not support trainer.distributed=ddp")
 
 
 class Mean:

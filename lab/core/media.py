@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 MACRO_BLOCK = 16  # H.264 codes 16x16 blocks; yuv420p needs even sizes; 16 suits every player
-MAX_WIDTH = 960  # a tiled mosaic of many envs is shrunk to fit this width (smaller encodes faster)
+MAX_WIDTH = 960  # a tiled mosaic of many streams is shrunk to fit this width (smaller encodes faster)
 
 
 def pad_frame(frame: np.ndarray, block: int = MACRO_BLOCK) -> np.ndarray:
@@ -42,10 +42,10 @@ def shrink(frame: np.ndarray, factor: int) -> np.ndarray:
 
 
 class Tiler:
-    """Frames of n sub-envs as one mosaic (the convention of SB3's VecVideoRecorder).
+    """Frames of n streams as one mosaic (the convention of SB3's VecVideoRecorder).
 
-    A sub-env that has played its episodes shows its last frame, dimmed, until the others are
-    done; one sub-env gives its frame unchanged.
+    A stream that has ended (`live` False) shows its last frame, dimmed, until the others are
+    done; one stream gives its frame unchanged.
     """
 
     def __init__(self, n: int, max_width: int = MAX_WIDTH) -> None:
@@ -78,7 +78,7 @@ class Tiler:
 class VideoWriter:
     """An mp4 (H.264, yuv420p) written frame by frame through imageio's ffmpeg plugin.
 
-    ffmpeg runs in its own process, so encoding overlaps with stepping the env.
+    ffmpeg runs in its own process, so encoding overlaps with drawing the next frames.
     """
 
     def __init__(self, path: Path, fps: float, *, preset: str = "veryfast", threads: int | None = None) -> None:

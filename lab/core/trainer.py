@@ -1,13 +1,13 @@
-"""The shared training loop, for every learner alike (RL agents and GANs).
+"""The shared training loop, for every learner alike.
 
 One explicit loop, readable top to bottom::
 
     while step < total_steps:
-        batch, n = learner.collect(source)           # rollout / real images, no grad
-        for phase in learner.phases():               # PPO: one; GAN: D and G
+        batch, n = learner.collect(source)           # what one tick learns from, no grad
+        for phase in learner.phases():               # one or several (each its own optimizer)
             for loss in learner.losses(phase, batch):
                 optimizer step (autocast, GradScaler, clipping, NaN/inf guard)
-        log, evaluate, checkpoint, maybe stop
+        log, evaluate (the learner's Evaluation: best.pt, trainer.stop_at), checkpoint, maybe stop
 
 The trainer owns device, mixed precision, compile, learning-rate schedules, checkpoints with
 exact resume, graceful stop on SIGINT/SIGTERM (checkpoint first), a wall-clock limit, and the
@@ -30,7 +30,7 @@ import torch
 from lab.core import checkpoint as ckpt
 from lab.core.config import TrainerConfig
 from lab.core.errors import LabError
-from lab.core.learner import Learner, Phase
+from lab.core.learner import Evaluation, Learner, Phase
 from lab.core.loggers import Loggers
 from lab.core.runtime import autocast, grad_scaler, rng_state, set_rng_state
 
@@ -56,8 +56,8 @@ class Trainer:
         self.next_eval = cfg.eval_every or math.inf
         self.next_checkpoint = cfg.checkpoint_every or math.inf
         self.next_log = 0
-        self.best_score = -math.inf  # higher is better (a "min" metric is negated)
-        self.best_value: float | None = None
+        self.best_value: float | None = None  # the best evaluation score so far (best.pt)
+        self.score: Evaluation | None = None  # the last evaluation
         self.last_eval: dict[str, float] = {}
         self.saved_step: int | None = None  # the step of the newest last.pt
         self.stop_reason: str | None = None
@@ -202,32 +202,24 @@ class Trainer:
     def _evaluate(self, learner: Learner, source: Any, timers: dict[str, float]) -> dict[str, Any]:
         t0 = time.perf_counter()
         with torch.no_grad(), self._autocast():
-            result = learner.evaluate(source, self.cfg.eval_episodes)
+            ev = learner.evaluate(source)
         timers["eval"] += time.perf_counter() - t0
-        self.last_eval = {"step": self.step, **result}
-        metrics = {f"eval/{k}": v for k, v in result.items()}
-        # best.pt: the learner at its best evaluation; RL by return, a GAN by e.g. FID (lower)
-        key, mode = getattr(learner, "best_metric", ("return_mean", "max"))
-        value = result.get(key)
-        if value is not None:
-            score = value if mode == "max" else -value
-            if score > self.best_score:
-                self.best_score, self.best_value = score, value
-                self.save(learner, None, None, path=self.ckpt_dir / "best.pt")
-        ret = result.get("return_mean")
-        if ret is not None:
-            self.loggers.message(f"eval at step {self.step:,}: return {ret:.1f} ± {result.get('return_std', 0):.1f}"
-                                 f" over {self.cfg.eval_episodes} episodes")
-            if self.cfg.stop_return is not None and ret >= self.cfg.stop_return:
-                self.status = "solved"
-                self.request_stop(f"eval return {ret:.1f} >= trainer.stop_return={self.cfg.stop_return}")
-        else:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, (int, float)))
-            self.loggers.message(f"eval at step {self.step:,}: {shown}")
+        self.last_eval = {"step": self.step, **ev.metrics}
+        self.score = ev
+        metrics = {f"eval/{k}": v for k, v in ev.metrics.items()}
+        # best.pt: the learner at its best evaluation, by the score the learner names
+        if ev.score in ev.metrics and (self.best_value is None or ev.better(ev.value, self.best_value)):
+            self.best_value = ev.value
+            self.save(learner, None, None, path=self.ckpt_dir / "best.pt")
+        shown = ev.summary or ", ".join(f"{k} {v:.4g}" for k, v in ev.metrics.items() if isinstance(v, (int, float)))
+        self.loggers.message(f"eval at step {self.step:,}: {shown}")
+        if self.cfg.stop_at is not None and ev.score in ev.metrics and ev.reaches(self.cfg.stop_at):
+            self.status = "solved"
+            self.request_stop(f"eval {ev.score} {ev.value:.4g} reached trainer.stop_at={self.cfg.stop_at:g}")
         return metrics
 
     def _log(self, learner: Learner, metrics: dict[str, Any], rate: float, timers: dict[str, float]) -> None:
-        source_metrics = self.source.log_metrics() if hasattr(self.source, "log_metrics") else {}
+        source_metrics = self.source.log_metrics()
         learned = learner.log_metrics()
         if self.dp is not None:
             learned = self.dp.mean_metrics(learned)  # the group's mean loss, as one process would log
@@ -239,9 +231,9 @@ class Trainer:
         self.loggers.log(line, self.step)
 
     def _status(self, learner: Learner) -> str:
-        parts = [obj.status() for obj in (self.source, learner) if hasattr(obj, "status")]
-        if "return_mean" in self.last_eval:
-            parts.append(f"eval {self.last_eval['return_mean']:.1f}")
+        parts = [self.source.status(), learner.status()]
+        if self.score is not None and self.score.score in self.last_eval:
+            parts.append(f"eval {self.score.score} {self.last_eval[self.score.score]:.4g}")
         return " ".join(p for p in parts if p)
 
     # ------------------------------------------------------------------ checkpoints
@@ -251,19 +243,18 @@ class Trainer:
         if not self.writes:  # a data-parallel rank > 0: rank 0 writes the same state
             self.saved_step = self.step if phases is not None else self.saved_step
             return path
-        learner_state = (learner.state_dict() if phases is not None
-                         else getattr(learner, "inference_state_dict", learner.state_dict)())
+        learner_state = learner.state_dict() if phases is not None else learner.inference_state_dict()
         state: dict[str, Any] = {"step": self.step, "learner": learner_state, **self.extra_state}
         if phases is not None:
             state.update({
                 "tick": self.tick, "elapsed_s": self.elapsed_s, "next_eval": _finite(self.next_eval),
                 "next_checkpoint": _finite(self.next_checkpoint), "next_log": self.next_log,
-                "best_score": _finite(self.best_score), "best_value": self.best_value,
+                "best_value": self.best_value,
                 "last_eval": dict(self.last_eval),
                 "optimizers": {p.name: p.optimizer.state_dict() for p in phases},
                 "scalers": {k: s.state_dict() for k, s in self.scalers.items() if s is not None},
                 "rng": rng_state(),
-                "source": source.state_dict() if hasattr(source, "state_dict") else None,
+                "source": source.state_dict(),
             })
         try:
             ckpt.save(state, path, keep_previous=phases is not None)
@@ -288,10 +279,9 @@ class Trainer:
         self.next_eval = _infinite(state["next_eval"])
         self.next_checkpoint = _infinite(state["next_checkpoint"])
         self.next_log = state["next_log"]
-        self.best_score = _infinite(state["best_score"], -math.inf)
         self.best_value = state["best_value"]
         self.last_eval = dict(state["last_eval"])
-        if state.get("source") is not None and hasattr(source, "load_state_dict"):
+        if state.get("source") is not None:
             note = source.load_state_dict(state["source"])
             if note:
                 self.loggers.message(note)
@@ -302,7 +292,8 @@ class Trainer:
         result = {"status": self.status, "completed": self.status in ("completed", "solved"),
                   "steps": self.step, "total_steps": self.cfg.total_steps,
                   "wall_time_s": round(self.elapsed_s, 3), "final": dict(self.last_eval),
-                  "best_eval": self.best_value}
+                  "score": self.score.score if self.score else None, "best_eval": self.best_value,
+                  "summary": self.score.summary if self.score else ""}
         if self.stop_reason:
             result["stop_reason"] = self.stop_reason
         if error:
