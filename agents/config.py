@@ -1,14 +1,17 @@
-"""Config schemas of the learners (torch-free, so the CLI can validate without importing torch).
+"""Config schemas of the lab's own learners (torch-free, so the CLI validates without importing torch).
 
-Each schema configures one file: ``PPOConfig`` -> ``agents/ppo.py``. Ranges and choices are in
-``spec(...)`` metadata and checked at start by ``lab.config.validate``; ``check`` holds the
-cross-field rules that need the env section too.
+Each schema configures one file, named by its `learner` key: ``PPOConfig`` -> ``agents/ppo.py``,
+whose module-level ``CONFIG`` is this class. A schema says what its learner learns from
+(``learns_from``: "env", "data" or both) and whether it has a data-parallel mode. Ranges and
+choices are in ``spec(...)`` metadata and checked at start by ``lab.config.validate``; ``check``
+holds the cross-field rules that need other sections too. A learner outside the lab declares
+its schema in its own module instead (README, "A new kind of learner").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from lab.core.config import spec
 
@@ -17,6 +20,9 @@ from lab.core.config import spec
 class PPOConfig:
     """Proximal Policy Optimization (Schulman et al. 2017); names follow the paper and SB3."""
 
+    learns_from: ClassVar[tuple[str, ...]] = ("env",)
+
+    learner: str = spec("agents.ppo", help="the module that builds this learner")
     name: str = "ppo"
     policy: str = spec("auto", choices=("auto", "mlp", "cnn", "grid"), help="auto: cnn for image observations")
     hidden_sizes: list[int] = spec([64, 64])
@@ -58,6 +64,9 @@ class DQNConfig:
     (a vector step of N envs counts N), as in SB3.
     """
 
+    learns_from: ClassVar[tuple[str, ...]] = ("env",)
+
+    learner: str = spec("agents.dqn", help="the module that builds this learner")
     name: str = "dqn"
     policy: str = spec("auto", choices=("auto", "mlp", "cnn"), help="auto: cnn for image observations")
     hidden_sizes: list[int] = spec([64, 64])
@@ -108,11 +117,6 @@ class DQNConfig:
         return None
 
 
-AGENT_SCHEMAS = {"ppo": PPOConfig, "dqn": DQNConfig}
-
-
-from typing import ClassVar  # noqa: E402  (GANConfig's class attributes)
-
 
 @dataclass
 class GANConfig:
@@ -123,9 +127,10 @@ class GANConfig:
     `gp_weight`: Gulrajani et al. 2017), `mse` (LSGAN, Mao et al. 2017).
     """
 
-    kind: ClassVar[str] = "gan"     # learns from data=..., not env=...
-    module: ClassVar[str] = "gan"   # every GAN preset is agents/gan.py
+    learns_from: ClassVar[tuple[str, ...]] = ("data",)
+    data_parallel: ClassVar[bool] = True  # trainer.distributed=ddp
 
+    learner: str = spec("agents.gan", help="the module that builds this learner (every GAN preset: agents/gan.py)")
     name: str = "gan"
     arch: str = spec("auto", choices=("auto", "mlp", "dcgan"), help="auto: mlp for 2-D points, dcgan for images")
     loss: str = spec("bce", choices=("bce", "hinge", "wasserstein", "mse"))
@@ -167,7 +172,6 @@ class GANConfig:
         return None
 
 
-AGENT_SCHEMAS["gan"] = GANConfig
 
 
 @dataclass
@@ -175,8 +179,9 @@ class SB3Config:
     """stable-baselines3 as a reference backend (agents/sb3.py): SB3's constructor arguments in
     `hyperparams` (rl-baselines3-zoo names; schedules as 'lin_0.001')."""
 
-    module: ClassVar[str] = "sb3"
-    kind: ClassVar[str] = "sb3"
+    learns_from: ClassVar[tuple[str, ...]] = ("env",)
+
+    learner: str = spec("agents.sb3", help="the module that builds this learner")
     name: str = "sb3_ppo"
     algo: str = spec("ppo", choices=("ppo", "dqn", "a2c", "sac"))
     policy: str = spec("MlpPolicy", choices=("MlpPolicy", "CnnPolicy"))
@@ -186,4 +191,6 @@ class SB3Config:
     save_replay: bool = spec(False, help="keep an off-policy replay buffer in checkpoints")
 
 
-AGENT_SCHEMAS["sb3"] = SB3Config
+# The lab's own learners by module: their schemas without importing them (and torch).
+SCHEMAS: dict[str, type] = {"agents.ppo": PPOConfig, "agents.dqn": DQNConfig, "agents.gan": GANConfig,
+                            "agents.sb3": SB3Config}

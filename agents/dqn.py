@@ -285,7 +285,9 @@ class DQN(Learner):
             self.replay.load_state_dict(state["replay"])
 
 
-def build(obs_space: gym.Space, action_space: gym.Space, num_envs: int, cfg: DQNConfig,
-          device: torch.device) -> DQN:
-    """The learner for `agent=dqn` (called by lab/run.py)."""
-    return DQN(obs_space, action_space, num_envs, cfg, device)
+CONFIG = DQNConfig  # this learner's config schema (conf/agent/dqn.yaml)
+
+
+def build(source: Any, cfg: DQNConfig, device: torch.device) -> DQN:
+    """The learner for `agent=dqn`, from its env source's spaces and env count (called by lab/run.py)."""
+    return DQN(source.single_observation_space, source.single_action_space, source.num_envs, cfg, device)

@@ -275,18 +275,20 @@ class GAN(Learner):
             out.append(self.G_ema(z[s:s + batch_size].to(self.device), y).float().cpu())
         return torch.cat(out)
 
-    def media_samples(self) -> dict[str, Any]:
-        """What agents.gan_media draws at each evaluation: a sample grid (images) or a scatter plot."""
+    def media_samples(self, seed: int | None = None) -> dict[str, Any]:
+        """What agents.gan_media draws at each evaluation (z from the fixed evaluation seed, or
+        `seed`): a sample grid (images) or a scatter plot (points)."""
         if self.kind == "points":
-            return {"points": self.sample(self.cfg.eval_samples), "modes": self.modes, "std": self.std}
+            return {"points": self.sample(self.cfg.eval_samples, seed), "modes": self.modes, "std": self.std}
         n = 10 * self.num_classes if self.num_classes else 64
         labels = None if self.num_classes is None else torch.arange(n) // 10  # one row per class
-        return {"images": self.sample(n, labels=labels), "nrow": 10 if self.num_classes else 8}
+        return {"images": self.sample(n, seed, labels=labels), "nrow": 10 if self.num_classes else 8}
 
-    def interpolation(self, anchors: int = 8, frames: int = 12, rows: int = 8) -> Tensor:
+    def interpolation(self, anchors: int = 8, frames: int = 12, rows: int = 8, seed: int | None = None) -> Tensor:
         """Frames (T, rows, ...) walking G_ema along great circles (slerp) through `anchors` latent
-        points per row, looping back to the first: the latent-space video of the run."""
-        g = torch.Generator().manual_seed(self.eval_seed + 1)
+        points per row, looping back to the first: the latent-space video of the run (its anchors
+        from the evaluation seed + 1, or `seed`)."""
+        g = torch.Generator().manual_seed(self.eval_seed + 1 if seed is None else seed)
         keys = torch.randn(anchors, rows, self.cfg.z_dim, generator=g)
         keys = torch.cat([keys, keys[:1]])
         t = torch.arange(frames, dtype=torch.float32) / frames
@@ -354,6 +356,17 @@ class GAN(Learner):
             metrics["train/real_samples"] = self.images_seen
         return metrics
 
+    def show(self, source: Any, out_dir: Path, seed: int) -> list[Path]:
+        """lab.watch: fresh samples of G_ema (z drawn with `seed`) and a latent walk through `seed`'s
+        anchors, written to out_dir."""
+        from agents.gan_media import interpolation_frames, media_frame, write_png, write_video
+
+        samples = self.media_samples(seed)
+        grid = write_png(media_frame(samples), Path(out_dir) / "samples.png")
+        walk = write_video(interpolation_frames(self.interpolation(seed=seed + 1), samples),
+                           Path(out_dir) / "latent_walk.mp4")
+        return [grid, walk]
+
     def hooks(self, run_dir: Path, loggers: Any) -> dict[str, list[Any]]:
         """Sample grids at each evaluation; the evolution GIF and a latent-interpolation video at the end."""
         from agents.gan_media import GANMedia
@@ -385,6 +398,9 @@ def _slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     omega = torch.acos(cos).unsqueeze(-1)  # (rows, 1)
     t = t.view(-1, 1, 1)
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+CONFIG = GANConfig  # this learner's config schema (conf/agent/{gan,dcgan,wgan_gp,sngan,cgan}.yaml)
 
 
 def build(source: Any, cfg: GANConfig, device: torch.device) -> GAN:

@@ -297,7 +297,9 @@ class PPO(Learner):
             self.rew_norm.load_state_dict(state["rew_norm"])
 
 
-def build(obs_space: gym.Space, action_space: gym.Space, num_envs: int, cfg: PPOConfig,
-          device: torch.device) -> PPO:
-    """The learner for `agent=ppo` (called by lab/run.py)."""
-    return PPO(obs_space, action_space, num_envs, cfg, device)
+CONFIG = PPOConfig  # this learner's config schema (conf/agent/ppo.yaml)
+
+
+def build(source: Any, cfg: PPOConfig, device: torch.device) -> PPO:
+    """The learner for `agent=ppo`, from its env source's spaces and env count (called by lab/run.py)."""
+    return PPO(source.single_observation_space, source.single_action_space, source.num_envs, cfg, device)

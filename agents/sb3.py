@@ -208,11 +208,18 @@ class SB3Learner(Learner):
             buf.pos, buf.full = state["replay_pos"]
 
 
-def build(obs_space: gym.Space, action_space: gym.Space, num_envs: int, cfg: SB3Config,
-          device: torch.device, *, env_id: str, env_kwargs: dict[str, Any], seed: int) -> SB3Learner:
-    """The learner for `agent=sb3_*` (called by lab/run.py)."""
+CONFIG = SB3Config  # this learner's config schema (conf/agent/sb3_*.yaml)
+
+
+def build(source: Any, cfg: SB3Config, device: torch.device) -> SB3Learner:
+    """The learner for `agent=sb3_*` (called by lab/run.py): SB3 builds its own training envs from
+    the env source's id and keyword arguments."""
+    if source.family == "atari":
+        raise ValueError("the SB3 backend is not wired to env=atari's preprocessing; "
+                         "use agent=dqn or agent=ppo (their dqn_atari/ppo_atari presets)")
+    action_space = source.single_action_space
     if cfg.algo == "dqn" and not isinstance(action_space, gym.spaces.Discrete):
         raise ValueError(f"SB3 DQN needs a Discrete action space, not {action_space}")
     if cfg.algo == "sac" and not isinstance(action_space, gym.spaces.Box):
         raise ValueError(f"SB3 SAC needs a continuous (Box) action space, not {action_space}")
-    return SB3Learner(env_id, env_kwargs, num_envs, cfg, device, seed)
+    return SB3Learner(source.env_id, source.env_kwargs, source.num_envs, cfg, device, source.seed)

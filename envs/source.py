@@ -26,8 +26,11 @@ MAX_EVAL_ENVS = 32  # evaluation runs min(episodes, MAX_EVAL_ENVS) envs side by 
 
 class RLSource(Source):
     def __init__(self, make_env: Callable[[int], gym.vector.VectorEnv], num_envs: int, seed: int,
-                 *, env_id: str = "", eval_seed: int | None = None, eval_episodes: int = 10, recent: int = 20) -> None:
+                 *, env_id: str = "", eval_seed: int | None = None, eval_episodes: int = 10, recent: int = 20,
+                 env_kwargs: dict[str, Any] | None = None, family: str = "gym") -> None:
         self.make_env, self.num_envs, self.seed, self.env_id = make_env, num_envs, seed, env_id
+        # what describes the env to a learner that builds its own copies (the SB3 backend)
+        self.env_kwargs, self.family = dict(env_kwargs or {}), family  # family: env=<family> (gym, atari, ...)
         self.eval_episodes = eval_episodes  # env.eval_episodes: episodes per evaluation
         self.eval_seed = seed + 10_000 if eval_seed is None else eval_seed
         self.env = make_env(num_envs)

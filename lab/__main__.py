@@ -15,16 +15,17 @@ import sys
 for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from lab.config import register_configs
+from lab.config import CONF_DIR as CONF_PATH
+from lab.config import register_configs, search_dirs
+from lab.core.errors import LabError
 from lab.preflight import check_overrides, explain_hydra_error
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(CONF_PATH)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -51,38 +52,24 @@ _NO_JOB = (*_HELP, "--cfg", "-c", "--shell-completion", "-sc")  # Hydra prints, 
 
 
 def _claim_output_dir(argv: list[str], cfg: Any) -> list[str]:
-    """Hydra names the run (or sweep) directory by the second it starts, so two launches of the
-    same agent and env in one second (a shell loop over seeds) would share one directory and the
-    second would rewrite the first's .hydra/. Create the directory here instead, atomically
-    (mkdir fails when it exists), as `<name>_2`, `_3`, ... on a clash, and hand it to Hydra.
-    `cfg`: the preflight's composed config, with its `hydra` node."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
+    """argv with the run (or sweep) directory claimed for it (lab/rundir.py: claim)."""
+    from lab.rundir import claim
 
-    key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in argv) else "hydra.run.dir"
-    if cfg is None or any(a.startswith(key + "=") for a in argv):
+    claimed = claim(argv, cfg)
+    if claimed is None:
         return argv
-    HydraConfig.instance().set_config(cfg)  # for ${hydra:runtime.choices...} in the name
-    base = Path(str(OmegaConf.select(cfg, key)))
-    for n in range(1, 1000):
-        path = base if n == 1 else base.with_name(f"{base.name}_{n}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            print(f"lab: error: cannot create the run directory {path}: {exc.strerror or exc} "
-                  f"(set runs_dir=... or {key}=...)", file=sys.stderr)
-            sys.exit(2)
-        quoted = str(path).replace("\\", "\\\\").replace("'", "\\'")
-        return [*argv, f"{key}='{quoted}'"]
-    return argv
+    key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in argv) else "hydra.run.dir"
+    quoted = str(claimed).replace("\\", "\\\\").replace("'", "\\'")
+    return [*argv, f"{key}='{quoted}'"]
 
 
 def main() -> None:
-    register_configs()
     argv = sys.argv[1:]
+    try:
+        register_configs(search_dirs(argv))  # every agent option's schema, from its learner module
+    except LabError as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     if int(os.environ.get("RANK", "0")) > 0:  # trainer.distributed=ddp: rank 0 owns the run dir
         argv = sys.argv[1:] = _follower_argv(argv)
     if not any(a in _HELP or a.startswith("--info") for a in argv):
@@ -91,7 +78,11 @@ def main() -> None:
             print(f"lab: error: {error}", file=sys.stderr)
             sys.exit(2)
         if not any(a in _NO_JOB or a.startswith("--cfg=") for a in argv):
-            argv = sys.argv[1:] = _claim_output_dir(argv, cfg)
+            try:
+                argv = sys.argv[1:] = _claim_output_dir(argv, cfg)
+            except LabError as exc:
+                print(f"lab: error: {exc}", file=sys.stderr)
+                sys.exit(2)
     try:
         _hydra_main()
     except Exception as exc:  # Hydra re-raises config errors met after the preflight

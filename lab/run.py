@@ -38,7 +38,7 @@ def main(cfg: DictConfig) -> float | None:
     if sweep and not (cfg.wandb.group or cfg.experiment):
         cfg.wandb.group = Path(hydra_cfg.sweep.dir).name  # a sweep's runs form one W&B group
     try:
-        result = train(cfg, run_dir, overrides=overrides, notes=[n for n in [_preset_note(cfg, hydra_cfg)] if n])
+        result = train(cfg, run_dir, overrides=overrides, notes=[n for n in [preset_note(cfg, hydra_cfg)] if n])
     except Exception as exc:
         from envs import EnvStepError
 
@@ -58,7 +58,7 @@ def main(cfg: DictConfig) -> float | None:
     return result.get("final", {}).get(result.get("score"))  # the learner's score, for Hydra's sweepers
 
 
-def _preset_note(cfg: DictConfig, hydra_cfg: Any) -> str | None:
+def preset_note(cfg: DictConfig, hydra_cfg: Any) -> str | None:
     """'no tuned preset for ppo on MountainCarContinuous-v0 ...' when the pair's optional preset
     (agent_env/<agent>_<env>.yaml or agent_data/<agent>_<data>.yaml) is in none of the config
     sources (conf/, a hydra.searchpath): Hydra skips a missing optional default silently."""
@@ -201,7 +201,8 @@ def build_source(cfg: DictConfig) -> Any:
         return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
                         kwargs=kwargs, render_mode=render_mode)
 
-    return RLSource(make, env.num_envs, cfg.seed, env_id=env.id, eval_episodes=env.eval_episodes)
+    return RLSource(make, env.num_envs, cfg.seed, env_id=env.id, eval_episodes=env.eval_episodes,
+                    env_kwargs=kwargs, family=env.name)
 
 
 def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
@@ -217,26 +218,17 @@ def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
-    """`agents.<name>.build(obs_space, action_space, num_envs, cfg, device)` for agent=<name>.
+    """`build(source, cfg.agent, device)` of the module `agent.learner` names, for every learner.
 
-    A learner that cannot act in the env's spaces raises ValueError, reported as one line.
+    A learner that cannot learn from its source (an env's spaces it cannot act in, a memory
+    budget it exceeds) raises ValueError, reported as one line.
     """
     import importlib
 
     agent = OmegaConf.to_object(cfg.agent)
-    module = importlib.import_module(f"agents.{getattr(agent, 'module', cfg.agent.name)}")
+    module = importlib.import_module(cfg.agent.learner)
     try:
-        kind = getattr(agent, "kind", "rl")
-        if kind == "gan":
-            return module.build(source, agent, device)  # a GAN sees its data source
-        if kind == "sb3":  # SB3 builds its own training envs from the same env config
-            if cfg.env.name == "atari":
-                raise ValueError("the SB3 backend is not wired to env=atari's preprocessing; "
-                                 "use agent=dqn or agent=ppo (their dqn_atari/ppo_atari presets)")
-            return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
-                                agent, device, env_id=cfg.env.id, env_kwargs=env_kwargs(cfg), seed=cfg.seed)
-        return module.build(source.single_observation_space, source.single_action_space, source.num_envs,
-                            agent, device)
+        return module.build(source, agent, device)
     except ValueError as exc:
         from lab.core.runtime import MemoryBudgetError
 

@@ -143,3 +143,30 @@ def log_to_file(run_dir: Path) -> None:
                 logger.removeHandler(h)
                 h.close()
         logger.addHandler(handler)
+
+
+def claim(argv: list[str], cfg: Any) -> Path | None:
+    """Hydra names the run (or sweep) directory by the second it starts, so two launches of the
+    same agent and env in one second (a shell loop over seeds) would share one directory and the
+    second would rewrite the first's .hydra/. Create the directory here instead, atomically
+    (mkdir fails when it exists), as `<name>_2`, `_3`, ... on a clash, and return it (None when
+    `argv` names the directory itself). `cfg`: the preflight's composed config, with its `hydra` node."""
+    from hydra.core.hydra_config import HydraConfig
+
+    key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in argv) else "hydra.run.dir"
+    if cfg is None or any(a.startswith(key + "=") for a in argv):
+        return None
+    HydraConfig.instance().set_config(cfg)  # for ${hydra:runtime.choices...} in the name
+    base = Path(str(OmegaConf.select(cfg, key)))
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}_{n}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise LabError(f"cannot create the run directory {path}: {exc.strerror or exc} "
+                           f"(set runs_dir=... or {key}=...)") from None
+        return path
+    return None

@@ -1,8 +1,9 @@
 """What a config read back from disk may make the lab import.
 
 A run directory or checkpoint can come from anywhere (a colleague, a cluster, a download), and
-its config names things the lab turns into code: a Hydra ``_target_`` and a Gymnasium env id of
-the form ``module:Env`` (Gymnasium imports ``module`` to make it). ``lab.watch``, resume and
+its config names things the lab turns into code: a Hydra ``_target_``, the learner module
+(``agent.learner``), and a Gymnasium env id of the form ``module:Env`` (Gymnasium imports ``module``
+to make it). ``lab.watch``, resume and
 ``lab.report`` check such configs here first: targets must live in the lab's own packages or an
 allow-list (torch optimizers, Gymnasium and the env packages the lab supports). Anything else is
 refused with one line naming the key; a researcher's own env package can be trusted explicitly
@@ -38,6 +39,8 @@ def check_config(config: Any, where: str, also: tuple[str, ...] = ()) -> None:
             module = value.rsplit(".", 1)[0]
         elif key == "env.id" and isinstance(value, str) and ":" in value:
             module = value.split(":", 1)[0]
+        elif key == "agent.learner" and isinstance(value, str):  # the module that builds the learner
+            module = value
         else:
             continue
         if not trusted(module, also):

@@ -102,17 +102,12 @@ def typed_config(text: str, where: str) -> Any:
     """The saved (plain yaml) config, typed again by the schemas, as Hydra composed it."""
     from omegaconf import OmegaConf
 
-    from agents.config import AGENT_SCHEMAS
     from envs.config import ENV_SCHEMAS
-    from lab.config import LabConfig
+    from lab.config import LabConfig, learner_schema
 
-    registries: dict[str, dict[str, Any]] = {"agent": AGENT_SCHEMAS, "env": ENV_SCHEMAS}
-    try:
-        from envs.data_config import DATA_SCHEMAS
+    from envs.data_config import DataConfig
 
-        registries["data"] = DATA_SCHEMAS
-    except ImportError:
-        pass
+    registries: dict[str, dict[str, Any]] = {"env": ENV_SCHEMAS}
     from lab.safety import check_config
 
     try:
@@ -125,6 +120,14 @@ def typed_config(text: str, where: str) -> Any:
     saved = migrate(saved)
     try:
         sections = {}
+        agent = saved.get("agent")
+        if agent:  # typed by the schema of the learner module it names (lab.safety vetted the name)
+            module = agent.get("learner")
+            if not isinstance(module, str):
+                raise LabError(f"the config in {where} names no learner module (agent.learner)")
+            sections["agent"] = OmegaConf.merge(OmegaConf.structured(learner_schema(module)), agent)
+        if saved.get("data"):  # every dataset has the one schema (its name is the dataset's)
+            sections["data"] = OmegaConf.merge(OmegaConf.structured(DataConfig), saved.data)
         for key, schemas in registries.items():
             node = saved.get(key)
             if not node:
@@ -181,8 +184,7 @@ def rebuild(run: Run, device: str | None = None) -> tuple[Any, Any, Any]:
     try:
         learner.load_state_dict(run.state["learner"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        if hasattr(source, "close"):
-            source.close()
+        source.close()
         raise LabError(f"checkpoint {run.checkpoint} does not match its config "
                        f"(agent={cfg.agent.name}): {_mismatch(exc)}") from None
     return source, learner, dev
@@ -367,14 +369,36 @@ def print_table(run: Run, played: list[Episode], keys: tuple[str, ...], title: s
 def watch(args: argparse.Namespace) -> int:
     run = open_run(args.run, args.checkpoint, Path(args.runs_dir))
     source, learner, device = rebuild(run, args.device)
+    from envs.source import RLSource
+
     try:
-        if hasattr(learner, "act"):
+        if isinstance(source, RLSource):  # an env: play episodes (a table, a video, a window)
             return watch_rl(run, source, learner, device, args)
-        # A GAN learner plugs in here (sample grids, latent walks), dispatching on what it exposes.
-        raise LabError(f"agent={run.cfg.agent.name} does not act in an env: watching it is not supported yet")
+        return watch_show(run, source, learner, args)  # anything else: what the learner's show() writes
     finally:
-        if hasattr(source, "close"):
-            source.close()
+        source.close()
+
+
+def watch_show(run: Run, source: Any, learner: Any, args: argparse.Namespace) -> int:
+    """Watch a learner that does not act in an env (a GAN, a new kind): its `show()` writes files
+    (a GAN: fresh samples and a latent-walk video) into RUN/media/watch_<checkpoint>_step<N>_seed<S>/."""
+    step = run.state.get("step", 0)
+    seed = args.seed if args.seed is not None else run.cfg.seed + 20_000  # not the training or eval draws
+    out = Path(args.out) if args.out else run.media_dir / f"watch_{run.checkpoint.stem}_step{step}_seed{seed}"
+    t0 = time.perf_counter()
+    files = [Path(p) for p in learner.show(source, out, seed)]
+    if not files:
+        raise LabError(f"agent={run.cfg.agent.name} shows nothing when watched: its learner "
+                       f"({run.cfg.agent.learner}) has no show()")
+    if args.json:
+        print(json.dumps({"checkpoint": str(run.checkpoint), "step": step, "agent": run.cfg.agent.name,
+                          "seed": seed, "files": [str(f) for f in files]}))
+        return 0
+    print(f"{run.cfg.agent.name}: {run.checkpoint.name} (step {step:,}), seed {seed}, "
+          f"{time.perf_counter() - t0:.1f} s")
+    for f in files:
+        print(f"  {f}")
+    return 0
 
 
 def watch_rl(run: Run, source: Any, learner: Any, device: Any, args: argparse.Namespace) -> int:
@@ -451,13 +475,17 @@ def watch_rl(run: Run, source: Any, learner: Any, device: Any, args: argparse.Na
 # --------------------------------------------------------------------------- CLI
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m lab.watch", description="Watch a trained agent play: a table of episode returns and a video.",
+        prog="python -m lab.watch",
+        description="Watch a trained agent play (a table of episode returns and a video), or see what any other "
+                    "learner shows (a GAN: fresh samples and a latent-walk video).",
         epilog="With the defaults, the episodes are the run's own evaluation (same seeds, quotas and policy).")
     p.add_argument("run", help="a run directory, a checkpoint .pt file, or 'latest' (the newest run with a checkpoint)")
     p.add_argument("--checkpoint", default=None, metavar="best|last|PATH",
                    help="which checkpoint of the run (default: best, else last)")
     p.add_argument("--episodes", type=int, default=None, help="episodes to play (default: the run's env.eval_episodes)")
-    p.add_argument("--seed", type=int, default=None, help="eval seed (default: the run's, seed + 10000)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="RL: the eval seed (default: the run's, seed + 10000); other learners: the seed their "
+                        "show() draws with (default: seed + 20000)")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                    help="the learner's evaluation policy, as training evaluates (default; PPO: greedy)")
     p.add_argument("--stochastic", dest="deterministic", action="store_false",
@@ -466,7 +494,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (2: twice real time)")
     p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
     p.add_argument("--no-video", action="store_true", help="print the table only")
-    p.add_argument("--out", default=None, help="the mp4 path (default: RUN/media/watch_<checkpoint>_step<N>.mp4)")
+    p.add_argument("--out", default=None, help="RL: the mp4 path (default: RUN/media/watch_<checkpoint>_step<N>.mp4); "
+                                              "others: the directory (default: RUN/media/watch_<checkpoint>_step<N>_seed<S>/)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--runs-dir", default="runs", help="where 'latest' looks (default: runs)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: the run's trainer.device)")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, train
 
-AGENT_KEYS = ("name, policy, hidden_sizes, activation, ortho_init, lr, anneal_lr, n_steps, batch_size, n_epochs, "
+AGENT_KEYS = ("learner, name, policy, hidden_sizes, activation, ortho_init, lr, anneal_lr, n_steps, batch_size, n_epochs, "
               "gamma, gae_lambda, clip_range, clip_range_vf, ent_coef, vf_coef, max_grad_norm, normalize_advantage, "
               "target_kl, normalize_obs, normalize_reward, clip_obs, log_std_init")
 TRAINER_KEYS = ("total_steps, eval_every, checkpoint_every, log_every, stop_at, resume, device, "
@@ -66,11 +66,12 @@ OVERRIDES = [
     (["wandb.mode=on"], "wandb.mode=on is not a valid choice; choose one of: null, online, offline, disabled"),
     (["trainer.distributed=mpi"], "trainer.distributed=mpi is not a valid choice; choose one of: none, ddp"),
     (["agent=ppo", "trainer.distributed=ddp"],
-     "trainer.distributed=ddp is for GANs (agent=gan, dcgan, wgan_gp, sngan, cgan); agent=ppo trains in one process"),
+     "trainer.distributed=ddp needs a learner with a data-parallel mode (agent=cgan, dcgan, gan, sngan, wgan_gp); "
+     "agent=ppo trains in one process"),
     (["agent=gan", "env=cartpole"],
-     "agent=gan is a GAN: it learns from data=..., not env=CartPole-v1 (drop the env override)"),
+     "agent=gan learns from data=..., not env=CartPole-v1 (drop the env override)"),
     (["agent=ppo", "data=digits"],
-     "agent=ppo is an RL agent: it learns from env=..., not data=digits (drop the data override)"),
+     "agent=ppo learns from env=..., not data=digits (drop the data override)"),
     (["seed=0,1"], "Ambiguous value for argument 'seed=0,1': to sweep over values add -m (python -m lab -m key=a,b)"),
     (["trainer.video_every=sometimes"], "trainer.video_every=sometimes is not valid; use auto or a whole number >= 0"),
     (["trainer.resume={tmp}/nothing.pt"],

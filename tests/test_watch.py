@@ -159,19 +159,53 @@ def test_bad_input_from_the_command_line_has_no_traceback(tmp_path: Path) -> Non
         "(give a run directory, a checkpoint .pt file or latest)"]
 
 
-def test_watch_dispatches_on_act(runs: Path, monkeypatch, capsys) -> None:
-    """A learner that cannot act (a GAN, later) gets one line, not a crash."""
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory) -> Path:
+    """A tiny DCGAN on the bundled digits (a few G steps: watching needs a checkpoint, not quality)."""
+    run = tmp_path_factory.mktemp("watch_gan") / "run"
+    train(["agent=dcgan", "data=digits", "trainer.total_steps=4", "trainer.eval_every=0", "agent.eval_samples=64",
+           "trainer.video_every=0"], run)
+    return run
+
+
+def test_watch_a_gan_writes_fresh_samples_and_a_latent_walk(gan_run: Path, capsys) -> None:
+    """Watching a GAN (issue 14): fresh samples and a latent-walk video from its checkpoint, drawn
+    with the seed asked for: the same seed draws the same images, another seed others."""
+    assert watch_main([str(gan_run), "--seed", "7", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["agent"] == "dcgan" and first["seed"] == 7
+    grid, walk = map(Path, first["files"])
+    assert grid.name == "samples.png" and walk.name == "latent_walk.mp4"
+    assert grid.parent == gan_run / "media" / f"watch_best_step{first['step']}_seed7"
+    image = imageio.imread(grid)
+    assert image.ndim == 3 and image.shape[0] > 16 and image.std() > 0
+    reader = imageio.get_reader(walk)
+    frames = [f for f in reader]
+    reader.close()
+    assert len(frames) > 10 and not np.array_equal(frames[0], frames[len(frames) // 2])  # it walks
+    assert watch_main([str(gan_run), "--seed", "7", "--out", str(gan_run / "again"), "--json"]) == 0
+    capsys.readouterr()
+    assert np.array_equal(imageio.imread(gan_run / "again" / "samples.png"), image)
+    assert watch_main([str(gan_run), "--seed", "8", "--out", str(gan_run / "other"), "--json"]) == 0
+    capsys.readouterr()
+    assert not np.array_equal(imageio.imread(gan_run / "other" / "samples.png"), image)
+
+
+def test_a_learner_with_nothing_to_show_says_so(gan_run: Path, monkeypatch, capsys) -> None:
+    """A learner kind that does not act in an env and keeps the contract's default show()."""
     import lab.watch as lw
+    from lab.core.learner import Learner
 
     real = lw.rebuild
 
-    def no_act(run, device=None):
+    def plain(run, device=None):
         source, learner, dev = real(run, device)
 
-        class Generator:
+        class Quiet(Learner):
             pass
-        return source, Generator(), dev
+        return source, Quiet(), dev
 
-    monkeypatch.setattr(lw, "rebuild", no_act)
-    assert watch_main([str(runs / "2026-01-02" / "run"), "--no-video"]) == 2
-    assert "does not act in an env" in capsys.readouterr().err
+    monkeypatch.setattr(lw, "rebuild", plain)
+    assert watch_main([str(gan_run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "lab.watch: error: agent=dcgan shows nothing when watched: its learner (agents.gan) has no show()"

@@ -126,6 +126,12 @@ class Learner(Protocol):
         """A few words for the progress line."""
         return ""
 
+    def show(self, source: Any, out_dir: Path, seed: int) -> list[Path]:
+        """What watching the learner shows, for learners whose source is not played step by step
+        (lab.watch): write it into out_dir (e.g. fresh samples, a video), drawing with `seed`;
+        return the files. Default: nothing to show."""
+        return []
+
     def hooks(self, run_dir: Path, loggers: Any) -> dict[str, list[Callable[[Any], None]]]:
         """Trainer hooks the learner brings (event -> functions of the trainer), e.g. media
         written at each checkpoint. Called once, by the process that writes the run."""
