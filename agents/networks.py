@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import math
 
 import torch
@@ -159,15 +161,32 @@ def is_image_space(space) -> bool:
             and int(np.max(space.high)) >= 64 and not is_code_grid(space))
 
 
+class Adam(torch.optim.Adam):
+    """torch's Adam, stepping without the decorator that imports torch._dynamo.
+
+    `torch.optim.Adam.step` is wrapped to call `torch._dynamo.graph_break()` (for optimizer steps
+    inside torch.compile; a no-op otherwise), which imports torch._dynamo on the first step: ~1.8 s
+    of a 4 s CartPole run on the dev machine. The lab never compiles an optimizer step, so this
+    runs torch's own undecorated step under no_grad, as the decorator does: the same kernel and
+    the same numbers (tests/test_numerics.py)."""
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        return _ADAM_STEP(self, closure)
+
+
+_ADAM_STEP = inspect.unwrap(torch.optim.Adam.step)
+
+
 def make_adam(params, lr: float, device: torch.device, eps: float = 1e-5, **kwargs) -> torch.optim.Adam:
     """Adam with the fused kernel where it exists: 3x faster than the per-tensor loop on CPU."""
     params = list(params)
     if device.type in ("cpu", "cuda"):
         try:
-            return torch.optim.Adam(params, lr=lr, eps=eps, fused=True, **kwargs)
+            return Adam(params, lr=lr, eps=eps, fused=True, **kwargs)
         except (RuntimeError, TypeError):
             pass
-    return torch.optim.Adam(params, lr=lr, eps=eps, **kwargs)
+    return Adam(params, lr=lr, eps=eps, **kwargs)
 
 
 class NumpyMirror:

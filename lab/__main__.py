@@ -63,6 +63,39 @@ def _claim_output_dir(argv: list[str], cfg: Any) -> list[str]:
     return [*argv, f"{key}='{quoted}'"]
 
 
+# The groups a user chooses (`python -m lab --help` lists these; the schema groups and the configs
+# of other tools, conf/tune and conf/wandb_sweeps, are internal).
+_USER_GROUPS = ("agent", "env", "data", "agent_env", "agent_data", "trainer", "logger", "hydra/launcher")
+
+
+def _help(argv: list[str]) -> int:
+    """Hydra's --help, listing only the groups a user chooses (with the overrides applied)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf, open_dict
+
+    overrides = [a for a in argv if not a.startswith("-")]
+    error = check_overrides(CONF_DIR, overrides)[0]
+    if error:
+        print(f"lab: error: {error}", file=sys.stderr)
+        return 2
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()  # type: ignore[union-attr]
+        groups = {g: [o for o in loader.get_group_options(g) if not o.endswith("_schema")] for g in _USER_GROUPS}
+    help_cfg = cfg.hydra.help
+    with open_dict(cfg):
+        del cfg["hydra"]
+    print(help_cfg.header.rstrip())
+    print("\nConfig groups (choose with group=option):")
+    for group, options in groups.items():
+        print(f"{group}: {', '.join(options)}")
+    print("\nConfig (override any key with key=value):\n")
+    print(OmegaConf.to_yaml(cfg).rstrip())
+    print("\n" + help_cfg.footer.rstrip())
+    return 0
+
+
 def main() -> None:
     argv = sys.argv[1:]
     try:
@@ -72,6 +105,8 @@ def main() -> None:
         sys.exit(2)
     if int(os.environ.get("RANK", "0")) > 0:  # trainer.distributed=ddp: rank 0 owns the run dir
         argv = sys.argv[1:] = _follower_argv(argv)
+    if "--help" in argv or "-h" in argv:
+        sys.exit(_help([a for a in argv if a not in ("--help", "-h")]))
     if not any(a in _HELP or a.startswith("--info") for a in argv):
         error, cfg = check_overrides(CONF_DIR, argv)
         if error:

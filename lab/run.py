@@ -109,7 +109,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
            dp: Any, writes: bool, resume_path: Path | None, notes: list[str]) -> dict[str, Any]:
     from envs import EnvError
     from lab.core import checkpoint as ckpt
-    from lab.core.runtime import configure
+    from lab.core.runtime import configure, skip_dynamo_import
     from lab.core.trainer import Trainer
 
     resume_state, note = None, None
@@ -129,6 +129,8 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
         rundir.log_to_file(run_dir)
 
     configure(cfg.seed, cfg.trainer.threads, cfg.trainer.deterministic)
+    if not cfg.trainer.compile:
+        skip_dynamo_import()
     try:
         source = build_source(cfg)
         learner = build_learner(cfg, source, device)

@@ -119,3 +119,8 @@ def test_help_lists_groups_and_keys() -> None:
     proc = cli(["--help"], timeout=60)
     assert proc.returncode == 0
     assert "agent:" in proc.stdout and "cartpole" in proc.stdout and "total_steps" in proc.stdout
+    # only the groups a user chooses: not the schemas, nor other tools' configs (issue 14)
+    groups = proc.stdout.split("Config groups (choose with group=option):")[1].split("Config (override")[0]
+    names = [line.split(":")[0] for line in groups.strip().splitlines()]
+    assert names == ["agent", "env", "data", "agent_env", "agent_data", "trainer", "logger", "hydra/launcher"]
+    assert "_schema" not in groups and "schema/" not in groups

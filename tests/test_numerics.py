@@ -78,3 +78,43 @@ def test_mean_accumulator_and_state_roundtrip() -> None:
     assert restored.pop_vector("v", ("x", "y")) == {"x": 2.0, "y": 3.0}
     assert restored.pop() == {"a": 2.0}
     assert restored.pop() == {}
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_labs_adam_steps_exactly_as_torchs(fused: bool) -> None:
+    """agents.networks.Adam skips the decorator that imports torch._dynamo (start-up), not a number."""
+    import torch
+
+    from agents.networks import Adam
+
+    def run(cls):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+        opt = cls(net.parameters(), lr=1e-2, eps=1e-5, fused=fused, betas=(0.5, 0.9))
+        for i in range(5):
+            x = torch.randn(32, 4, generator=torch.Generator().manual_seed(i))
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+        return [p.detach().clone() for p in net.parameters()], opt.state_dict()
+
+    mine, theirs = run(Adam), run(torch.optim.Adam)
+    assert all(torch.equal(a, b) for a, b in zip(mine[0], theirs[0]))
+    assert all(torch.equal(mine[1]["state"][k]["exp_avg_sq"], theirs[1]["state"][k]["exp_avg_sq"])
+               for k in mine[1]["state"])
+
+
+def test_a_run_without_compile_never_imports_torch_dynamo(tmp_path) -> None:
+    """torch._dynamo costs ~1.8 s of start-up; only trainer.compile=true needs it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    probe = ("import sys; from lab import train; "
+             f"train('agent=ppo', 'env=cartpole', 'trainer.total_steps=1024', 'trainer.eval_every=0', "
+             f"'wandb.mode=disabled', 'logger.console=false', run_dir={str(tmp_path / 'run')!r}); "
+             "print('DYNAMO', 'torch._dynamo' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert "DYNAMO False" in proc.stdout, proc.stdout + proc.stderr[-2000:]

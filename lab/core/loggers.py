@@ -145,6 +145,7 @@ class WandbLogger:
         # training thread never waits for the GIL behind W&B's own Python work
         self.pending: deque = deque()
         self.failed = False
+        self.where: str | None = None  # the run's URL (online) or the command that uploads it (offline)
         self.done = 0  # items the W&B thread has handled (init counts as one): progress, for close()
         kwargs = dict(project=project, entity=entity, group=group, tags=list(tags) or None, name=name,
                       dir=str(run_dir), config=config, id=run_id, resume="allow", mode=mode)
@@ -154,11 +155,17 @@ class WandbLogger:
     def _work(self, kwargs: dict[str, Any]) -> None:
         run = None
         try:
+            # W&B's Weave integration takes the lab's `agents` package for an LLM-agents library
+            # and advertises itself on the console: it has nothing to trace here
+            os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
             import wandb
 
-            run = wandb.init(**kwargs)
+            # silent: no banner, sparkline summary or advertisement on the console (issue 14);
+            # Loggers.close says in one line where the run is
+            run = wandb.init(**kwargs, settings=wandb.Settings(silent=True, console="off"))
             run.define_metric("step")
             run.define_metric("*", step_metric="step")
+            self.where = run.url if self.mode == "online" and run.url else f"wandb sync {run.dir.rsplit('/files', 1)[0]}"
         except Exception as exc:  # never stop training for W&B
             self._warn(f"W&B init failed, continuing without it: {exc}")
         self.done += 1
@@ -282,3 +289,6 @@ class Loggers:
                 logger.close()
             except Exception as exc:
                 log.warning("closing %s failed: %s", type(logger).__name__, exc)
+            where = getattr(logger, "where", None)
+            if where:  # the one line about W&B
+                self.message(f"W&B: {where}" if where.startswith("http") else f"W&B: offline; upload with `{where}`")
