@@ -16,13 +16,14 @@ DATA = sorted(p.stem for p in (Path(CONF) / "data").glob("*.yaml") if p.stem != 
 
 @pytest.mark.parametrize("agent", AGENTS)
 def test_every_agent_source_pair_composes_and_validates(agent: str) -> None:
-    """RL agents with every env, GANs with every dataset; the other pairing is one clear error."""
+    """Learners from envs with every env, from data with every dataset (their schema's learns_from);
+    the other pairing is one clear error."""
     from omegaconf import OmegaConf
 
     from lab.config import validate
 
-    kind = getattr(OmegaConf.get_type(compose([f"agent={agent}"]).agent), "kind", "rl")
-    good, bad = (("data", DATA), ("env", ENVS)) if kind == "gan" else (("env", ENVS), ("data", DATA))
+    learns_from = OmegaConf.get_type(compose([f"agent={agent}"]).agent).learns_from
+    good, bad = (("data", DATA), ("env", ENVS)) if learns_from == ("data",) else (("env", ENVS), ("data", DATA))
     for source in good[1]:
         cfg = compose([f"agent={agent}", f"{good[0]}={source}"])
         assert cfg.agent.name == agent
