@@ -32,6 +32,7 @@ from agents.config import DQNConfig
 from agents.networks import NatureCNN, NumpyMirror, conv_out_sizes, image_layout, is_image_space, make_adam, mlp
 from agents.replay import ReplayBuffer
 from lab.core.learner import Evaluation, Learner, Mean, Phase
+from lab.core.rng import Seeds, generator_state, set_generator_state
 from lab.core.runtime import require_memory
 
 
@@ -80,7 +81,7 @@ class DQN(Learner):
     step_unit = "env steps"
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, num_envs: int, cfg: DQNConfig,
-                 device: torch.device) -> None:
+                 device: torch.device, seeds: Seeds) -> None:
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(f"DQN needs a Discrete action space (one Q-value per action), not {action_space}")
         if not isinstance(obs_space, gym.spaces.Box):
@@ -92,8 +93,9 @@ class DQN(Learner):
         self.action_start = int(action_space.start)
 
         # ---------------------------------------------------------------- Q and the target network
-        self.q = QNetwork(obs_space, self.n_actions, cfg).to(device)
-        self.q_target = QNetwork(obs_space, self.n_actions, cfg).to(device)
+        with seeds.init("dqn/init"):  # the initial weights: their own stream of the run seed
+            self.q = QNetwork(obs_space, self.n_actions, cfg).to(device)
+            self.q_target = QNetwork(obs_space, self.n_actions, cfg).to(device)
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self.optimizer = make_adam(self.q.parameters(), cfg.lr, device, eps=cfg.adam_eps)
@@ -108,8 +110,8 @@ class DQN(Learner):
         self.updates = 0     # gradient steps taken
         self.stats = Mean()
         # Acting on a CPU MLP runs in numpy (see NumpyMirror); its RNG (exploration, replay
-        # sampling) is the learner's own, seeded from torch's, and saved in checkpoints.
-        self.rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        # sampling) is the learner's own stream of the run seed, saved in checkpoints.
+        self.rng = seeds.numpy("dqn")
         greedy = self.q.greedy_net()
         self.mirror = NumpyMirror(greedy) if greedy is not None and NumpyMirror.supports(greedy) else None
 
@@ -268,7 +270,7 @@ class DQN(Learner):
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, replay: bool = True) -> dict[str, Any]:
         return {"q": self.q.state_dict(), "q_target": self.q_target.state_dict(), "stats": self.stats.state_dict(),
-                "rng": self.rng.bit_generator.state, "env_steps": self.env_steps, "updates": self.updates,
+                "rng": generator_state(self.rng), "env_steps": self.env_steps, "updates": self.updates,
                 "replay": self.replay.state_dict() if self.cfg.save_replay and replay else None}
 
     def inference_state_dict(self) -> dict[str, Any]:
@@ -279,7 +281,7 @@ class DQN(Learner):
         self.q.load_state_dict(state["q"])
         self.q_target.load_state_dict(state["q_target"])
         self.stats.load_state_dict(state["stats"])
-        self.rng.bit_generator.state = state["rng"]
+        set_generator_state(self.rng, state["rng"])
         self.env_steps, self.updates = int(state["env_steps"]), int(state["updates"])
         if state.get("replay") is not None:
             self.replay.load_state_dict(state["replay"])
@@ -288,6 +290,6 @@ class DQN(Learner):
 CONFIG = DQNConfig  # this learner's config schema (conf/agent/dqn.yaml)
 
 
-def build(source: Any, cfg: DQNConfig, device: torch.device) -> DQN:
+def build(source: Any, cfg: DQNConfig, device: torch.device, seeds: Seeds) -> DQN:
     """The learner for `agent=dqn`, from its env source's spaces and env count (called by lab/run.py)."""
-    return DQN(source.single_observation_space, source.single_action_space, source.num_envs, cfg, device)
+    return DQN(source.single_observation_space, source.single_action_space, source.num_envs, cfg, device, seeds)

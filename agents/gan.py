@@ -31,6 +31,7 @@ from agents.config import GANConfig
 from agents.gan_networks import make_networks
 from agents.networks import make_adam
 from lab.core.learner import Evaluation, Learner, Mean, Phase
+from lab.core.rng import Seeds, generator_state, set_generator_state
 
 
 # ---------------------------------------------------------------------- the adversarial losses
@@ -74,14 +75,15 @@ class GAN(Learner):
 
     step_unit = "G steps"
 
-    def __init__(self, source: Any, cfg: GANConfig, device: torch.device) -> None:
+    def __init__(self, source: Any, cfg: GANConfig, device: torch.device, seeds: Seeds) -> None:
         self.cfg, self.device = cfg, device
         self.kind, self.shape = source.kind, tuple(source.shape)
         self.num_classes = source.num_classes if cfg.conditional else None
         if cfg.conditional and source.num_classes is None:
             raise ValueError("agent.conditional=true needs labelled data; this data set has no labels")
         self.arch = cfg.arch if cfg.arch != "auto" else ("mlp" if self.kind == "points" else "dcgan")
-        G, D = make_networks(self.arch, self.shape, cfg.z_dim, self.num_classes, cfg.pack, cfg)
+        with seeds.init("gan/init"):  # the initial weights: their own stream of the run seed
+            G, D = make_networks(self.arch, self.shape, cfg.z_dim, self.num_classes, cfg.pack, cfg)
         self.G, self.D = G.to(device), D.to(device)
         # G_ema: the exponential moving average of G's weights (Karras et al. 2018; Yazici et al.
         # 2019); it draws every sample the run shows and every metric it reports
@@ -90,9 +92,9 @@ class GAN(Learner):
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = make_adam(self.G.parameters(), cfg.g_lr, device, eps=1e-8, betas=betas)
         self.opt_D = make_adam(self.D.parameters(), cfg.d_lr, device, eps=1e-8, betas=betas)
-        # the learner's own RNG for data, z and labels: seeded from torch's, saved in checkpoints
-        self.generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
-        self.eval_seed = int(torch.randint(0, 2**62, ()))  # fixed z for samples, grids and metrics
+        # the learner's own RNG for data, z and labels: a stream of the run seed, saved in checkpoints
+        self.generator = seeds.torch("gan/batches")
+        self.eval_seed = seeds.derive("gan/eval")  # fixed z for samples, grids and metrics
         self.stats = Mean()
         self.images_seen = 0  # real samples shown to D
         self.rows: slice | None = None  # data-parallel share of each batch (set_data_parallel)
@@ -378,7 +380,7 @@ class GAN(Learner):
 
     def state_dict(self) -> dict[str, Any]:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
-                "ema_updates": self.ema_updates, "generator": self.generator.get_state(),
+                "ema_updates": self.ema_updates, "generator": generator_state(self.generator),
                 "eval_seed": self.eval_seed, "images_seen": self.images_seen, "stats": self.stats.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -387,7 +389,7 @@ class GAN(Learner):
         self.G_ema.load_state_dict(state["G_ema"])
         self.ema_updates, self.eval_seed = state["ema_updates"], state["eval_seed"]
         self._stats_step = None  # measured again before the next sample
-        self.generator.set_state(state["generator"])
+        set_generator_state(self.generator, state["generator"])
         self.images_seen = state["images_seen"]
         self.stats.load_state_dict(state["stats"])
 
@@ -403,8 +405,8 @@ def _slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 CONFIG = GANConfig  # this learner's config schema (conf/agent/{gan,dcgan,wgan_gp,sngan,cgan}.yaml)
 
 
-def build(source: Any, cfg: GANConfig, device: torch.device) -> GAN:
+def build(source: Any, cfg: GANConfig, device: torch.device, seeds: Seeds) -> GAN:
     """The learner for agent=gan|dcgan|wgan_gp|sngan|cgan (called by lab/run.py)."""
     if getattr(source, "kind", None) not in ("points", "images"):
         raise ValueError("a GAN learns from a data source (data=...)")
-    return GAN(source, cfg, device)
+    return GAN(source, cfg, device, seeds)

@@ -29,6 +29,7 @@ from agents.networks import (CodeEmbedding, NatureCNN, NumpyMirror, conv_out_siz
 from agents.normalize import ObsNormalizer, RewardNormalizer
 from agents.rollout import RolloutBuffer, gae
 from lab.core.learner import Evaluation, Learner, Mean, Phase
+from lab.core.rng import Seeds, generator_state, set_generator_state
 from lab.core.runtime import require_memory
 
 
@@ -97,14 +98,15 @@ class PPO(Learner):
     step_unit = "env steps"
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, num_envs: int, cfg: PPOConfig,
-                 device: torch.device) -> None:
+                 device: torch.device, seeds: Seeds) -> None:
         if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
             raise ValueError(f"PPO acts in Discrete or Box action spaces, not {action_space}")
         if not isinstance(obs_space, gym.spaces.Box):
             raise ValueError(f"PPO needs a Box observation space, not {obs_space}")
         self.cfg, self.device, self.num_envs = cfg, device, num_envs
         self.obs_space, self.action_space = obs_space, action_space
-        self.policy = ActorCritic(obs_space, action_space, cfg).to(device)
+        with seeds.init("ppo/init"):  # the networks' initial weights: their own stream of the run seed
+            self.policy = ActorCritic(obs_space, action_space, cfg).to(device)
         self.optimizer = make_adam(self.policy.parameters(), cfg.lr, device)
         # uint8 frames and code grids are stored as they come (4x smaller) and never normalised
         self.image_obs = obs_space.dtype == np.uint8 and (is_image_space(obs_space) or self.policy.grid
@@ -117,9 +119,9 @@ class PPO(Learner):
                                     () if self.policy.discrete else action_space.shape,
                                     np.int64 if self.policy.discrete else np.float32)
         self.stats = Mean()
-        # Acting on a CPU MLP runs in numpy (see NumpyMirror); its sampling RNG is the learner's
-        # own, seeded from torch's so a seed fixes everything, and saved in checkpoints.
-        self.rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        # Acting on a CPU MLP runs in numpy (see NumpyMirror); its sampling RNG (and the minibatch
+        # order) is the learner's own stream of the run seed, saved in checkpoints.
+        self.rng = seeds.numpy("ppo")
         self.mirror = None
         if not self.policy.cnn and all(NumpyMirror.supports(n) for n in (self.policy.actor, self.policy.critic)):
             self.mirror = (NumpyMirror(self.policy.actor), NumpyMirror(self.policy.critic))
@@ -283,14 +285,14 @@ class PPO(Learner):
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "stats": self.stats.state_dict(),
-                "rng": self.rng.bit_generator.state,
+                "rng": generator_state(self.rng),
                 "obs_norm": self.obs_norm.rms.state_dict() if self.obs_norm else None,
                 "rew_norm": self.rew_norm.state_dict() if self.rew_norm else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.stats.load_state_dict(state["stats"])
-        self.rng.bit_generator.state = state["rng"]
+        set_generator_state(self.rng, state["rng"])
         if self.obs_norm is not None and state.get("obs_norm") is not None:
             self.obs_norm.rms.load_state_dict(state["obs_norm"])
         if self.rew_norm is not None and state.get("rew_norm") is not None:
@@ -300,6 +302,6 @@ class PPO(Learner):
 CONFIG = PPOConfig  # this learner's config schema (conf/agent/ppo.yaml)
 
 
-def build(source: Any, cfg: PPOConfig, device: torch.device) -> PPO:
+def build(source: Any, cfg: PPOConfig, device: torch.device, seeds: Seeds) -> PPO:
     """The learner for `agent=ppo`, from its env source's spaces and env count (called by lab/run.py)."""
-    return PPO(source.single_observation_space, source.single_action_space, source.num_envs, cfg, device)
+    return PPO(source.single_observation_space, source.single_action_space, source.num_envs, cfg, device, seeds)

@@ -33,6 +33,7 @@ import torch
 
 from agents.config import SB3Config
 from lab.core.learner import Evaluation, Learner, Phase
+from lab.core.rng import Seeds
 
 ALGOS = {"ppo": "PPO", "dqn": "DQN", "a2c": "A2C", "sac": "SAC"}
 ON_POLICY = ("ppo", "a2c")
@@ -211,7 +212,7 @@ class SB3Learner(Learner):
 CONFIG = SB3Config  # this learner's config schema (conf/agent/sb3_*.yaml)
 
 
-def build(source: Any, cfg: SB3Config, device: torch.device) -> SB3Learner:
+def build(source: Any, cfg: SB3Config, device: torch.device, seeds: Seeds) -> SB3Learner:
     """The learner for `agent=sb3_*` (called by lab/run.py): SB3 builds its own training envs from
     the env source's id and keyword arguments."""
     if source.family == "atari":
@@ -222,4 +223,4 @@ def build(source: Any, cfg: SB3Config, device: torch.device) -> SB3Learner:
         raise ValueError(f"SB3 DQN needs a Discrete action space, not {action_space}")
     if cfg.algo == "sac" and not isinstance(action_space, gym.spaces.Box):
         raise ValueError(f"SB3 SAC needs a continuous (Box) action space, not {action_space}")
-    return SB3Learner(source.env_id, source.env_kwargs, source.num_envs, cfg, device, source.seed)
+    return SB3Learner(source.env_id, source.env_kwargs, source.num_envs, cfg, device, seeds.seed)  # SB3 seeds itself

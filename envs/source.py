@@ -20,6 +20,7 @@ import torch
 from envs.errors import EnvStepError
 from envs.state import get_state, set_state
 from lab.core.learner import Evaluation, Source
+from lab.core.rng import eval_seed as default_eval_seed
 
 MAX_EVAL_ENVS = 32  # evaluation runs min(episodes, MAX_EVAL_ENVS) envs side by side
 
@@ -32,7 +33,7 @@ class RLSource(Source):
         # what describes the env to a learner that builds its own copies (the SB3 backend)
         self.env_kwargs, self.family = dict(env_kwargs or {}), family  # family: env=<family> (gym, atari, ...)
         self.eval_episodes = eval_episodes  # env.eval_episodes: episodes per evaluation
-        self.eval_seed = seed + 10_000 if eval_seed is None else eval_seed
+        self.eval_seed = default_eval_seed(seed) if eval_seed is None else eval_seed
         self.env = make_env(num_envs)
         self.single_observation_space = self.env.single_observation_space
         self.single_action_space = self.env.single_action_space

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lab.core.rng import generator_state, set_generator_state
+
 _SAVABLE_MODULES = ("gymnasium.envs.classic_control",)
 
 
@@ -39,7 +41,7 @@ def _encode(value: Any) -> Any:
         return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(value).copy())
                 if value.dtype != np.bool_ else torch.from_numpy(value.astype(np.uint8)), "bool": value.dtype == np.bool_}
     if isinstance(value, np.random.Generator):
-        return {"__generator__": value.bit_generator.state}
+        return {"__generator__": generator_state(value)}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
@@ -53,7 +55,7 @@ def _decode(value: Any, current: Any = None) -> Any:
         return arr.astype(np.bool_) if value["bool"] else arr
     if isinstance(value, dict) and "__generator__" in value:
         gen = current if isinstance(current, np.random.Generator) else np.random.default_rng()
-        gen.bit_generator.state = value["__generator__"]
+        set_generator_state(gen, value["__generator__"])
         return gen
     if isinstance(value, dict):
         return {k: _decode(v) for k, v in value.items()}

@@ -220,17 +220,20 @@ def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_learner(cfg: DictConfig, source: Any, device: Any) -> Any:
-    """`build(source, cfg.agent, device)` of the module `agent.learner` names, for every learner.
+    """`build(source, cfg.agent, device, seeds)` of the module `agent.learner` names, for every
+    learner; `seeds` gives it its random-number generators, derived from the run seed.
 
     A learner that cannot learn from its source (an env's spaces it cannot act in, a memory
     budget it exceeds) raises ValueError, reported as one line.
     """
     import importlib
 
+    from lab.core.rng import Seeds
+
     agent = OmegaConf.to_object(cfg.agent)
     module = importlib.import_module(cfg.agent.learner)
     try:
-        return module.build(source, agent, device)
+        return module.build(source, agent, device, Seeds(cfg.seed))
     except ValueError as exc:
         from lab.core.runtime import MemoryBudgetError
 

@@ -11,6 +11,7 @@ import torch
 from conftest import cli, train
 
 from lab.core import checkpoint as ckpt
+from lab.core.rng import Seeds
 
 TINY = ["agent=dqn", "env=cartpole", "env.num_envs=2", "agent.hidden_sizes=[32,32]", "agent.train_freq=32",
         "agent.gradient_steps=8", "agent.learning_starts=256", "agent.target_update_interval=256",
@@ -103,7 +104,7 @@ def test_epsilon_schedule_and_target_updates() -> None:
     cfg = DQNConfig(schedule_steps=1000, exploration_fraction=0.5, exploration_final_eps=0.1,
                     target_update_interval=100, tau=1.0, learning_starts=0, train_freq=10, hidden_sizes=[8])
     obs_space = gym.spaces.Box(-1, 1, (3,), np.float32)
-    dqn = DQN(obs_space, gym.spaces.Discrete(2), 4, cfg, torch.device("cpu"))
+    dqn = DQN(obs_space, gym.spaces.Discrete(2), 4, cfg, torch.device("cpu"), Seeds(0))
     for steps, eps in ((0, 1.0), (250, 0.55), (500, 0.1), (900, 0.1)):
         dqn.env_steps = steps
         assert dqn.epsilon() == pytest.approx(eps)

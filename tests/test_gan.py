@@ -13,6 +13,7 @@ from conftest import compose, train
 from torch import nn
 
 from lab.core import checkpoint as ckpt
+from lab.core.rng import Seeds
 
 TINY = ["trainer.total_steps=8", "trainer.eval_every=4", "trainer.log_every=0", "trainer.checkpoint_every=0",
         "agent.batch_size=16", "agent.eval_samples=200"]
@@ -61,7 +62,7 @@ def test_ema_follows_the_generator_with_warm_up() -> None:
     cfg = compose(["agent=gan", *SMALL_MLP, "agent.ema_beta=0.9"])
     from omegaconf import OmegaConf
 
-    gan = build(make_dataset("ring8"), OmegaConf.to_object(cfg.agent), torch.device("cpu"))
+    gan = build(make_dataset("ring8"), OmegaConf.to_object(cfg.agent), torch.device("cpu"), Seeds(0))
     before = [p.clone() for p in gan.G_ema.parameters()]
     with torch.no_grad():
         for p in gan.G.parameters():
@@ -78,7 +79,7 @@ def test_g_ema_samples_with_batch_norm_statistics_of_its_own() -> None:
     from envs.data import make_dataset
 
     cfg = compose(["agent=dcgan", *SMALL_DCGAN])
-    gan = build(make_dataset("digits", image_size=8), OmegaConf.to_object(cfg.agent), torch.device("cpu"))
+    gan = build(make_dataset("digits", image_size=8), OmegaConf.to_object(cfg.agent), torch.device("cpu"), Seeds(0))
     with torch.no_grad():
         gan.G_ema.fc.weight.mul_(3.0)  # G_ema's first layer is no longer G's
     rng, g_buffers = gan.generator.get_state(), [b.clone() for b in gan.G.buffers()]
@@ -112,12 +113,14 @@ def test_lazy_r1_penalises_every_kth_d_step_scaled_by_k() -> None:
     from agents.gan import build
     from envs.data import make_dataset
     from lab.core.learner import Phase
+    from lab.core.rng import Seeds
 
     source = make_dataset("ring8")
 
     def d_loss_at(step: int, *over: str, lr_scale: float = 1.0) -> tuple[float, float | None]:
         torch.manual_seed(0)
-        gan = build(source, OmegaConf.to_object(compose(["agent=gan", *SMALL_MLP, *over]).agent), torch.device("cpu"))
+        gan = build(source, OmegaConf.to_object(compose(["agent=gan", *SMALL_MLP, *over]).agent), torch.device("cpu"),
+                    Seeds(0))
         gan.opt_D.param_groups[0]["lr"] *= lr_scale
         gan.ema_updates = step
         batch, _ = gan.collect(source)

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from conftest import compose, train
+from lab.core.rng import Seeds
 
 SMALL = ["agent=dqn", "env=mario", "env.num_envs=8", "agent.learning_starts=1024", "agent.batch_size=32",
          "agent.buffer_size=4096", "agent.gradient_steps=2", "trainer.total_steps=4096", "trainer.eval_every=2048",
@@ -32,7 +33,7 @@ def test_dqn_greedy_numpy_path_matches_the_q_network() -> None:
 
     space = gym.spaces.Box(0, 11, (2, 16, 16), np.uint8)
     cfg = DQNConfig(policy="auto", hidden_sizes=[32, 32], dueling=True, schedule_steps=1000)  # a code grid: MLP
-    dqn = DQN(space, gym.spaces.Discrete(5), 4, cfg, torch.device("cpu"))
+    dqn = DQN(space, gym.spaces.Discrete(5), 4, cfg, torch.device("cpu"), Seeds(0))
     assert dqn.mirror is not None and not dqn.q.cnn
     obs = np.random.default_rng(0).integers(0, 12, (64, 2, 16, 16), dtype=np.uint8)
     with torch.no_grad():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import cli, compose, train
+from lab.core.rng import Seeds
 
 SMALL = ["agent=ppo", "env=mario", "env.num_envs=16", "agent.n_steps=128", "agent.batch_size=512",
          "trainer.total_steps=4096", "trainer.eval_every=0", "env.eval_episodes=2",
@@ -67,7 +68,7 @@ def test_ppo_acts_on_uint8_grids_sampled_and_argmax(policy: str) -> None:
     from agents.ppo import PPO
 
     space = gym.spaces.Box(0, 11, (16, 16), np.uint8)
-    ppo = PPO(space, gym.spaces.Discrete(5), 4, PPOConfig(policy=policy), torch.device("cpu"))
+    ppo = PPO(space, gym.spaces.Discrete(5), 4, PPOConfig(policy=policy), torch.device("cpu"), Seeds(0))
     obs = np.random.default_rng(0).integers(0, 12, (4, 16, 16), dtype=np.uint8)
     for deterministic in (True, False):
         a = ppo.act(obs, deterministic=deterministic)

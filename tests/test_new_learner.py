@@ -1,7 +1,7 @@
 """A new kind of learner is one file and one config file (issue 14, item 2).
 
 The test writes both outside lab/, agents/ and envs/ (into tmp_path): a module with its schema
-(`CONFIG`), `build(source, cfg, device)` and a `Learner`, and conf/agent/<name>.yaml naming the
+(`CONFIG`), `build(source, cfg, device, seeds)` and a `Learner`, and conf/agent/<name>.yaml naming the
 module in `learner:`. It trains from the CLI (found through hydra.searchpath and PYTHONPATH, the
 README's documented way) and from `lab.train`, with no other edit.
 """
@@ -42,12 +42,12 @@ class MeanConfig:
 class MeanLearner(Learner):
     step_unit = "batches"
 
-    def __init__(self, source, cfg, device):
+    def __init__(self, source, cfg, device, seeds):
         self.cfg, self.source = cfg, source
         self.mu = torch.nn.Parameter(torch.zeros(source.shape))
         self.opt = torch.optim.SGD([self.mu], lr=cfg.lr)
-        self.gen = torch.Generator().manual_seed(0)
-        self.target = source.sample(20_000, torch.Generator().manual_seed(1))[0].mean(0)
+        self.gen = seeds.torch("toy/batches")  # its own stream of the run seed
+        self.target = source.sample(20_000, seeds.torch("toy/target"))[0].mean(0)
         self.last = 0.0
 
     def phases(self):
@@ -92,10 +92,10 @@ class MeanLearner(Learner):
 CONFIG = MeanConfig
 
 
-def build(source, cfg, device):
+def build(source, cfg, device, seeds):
     if getattr(source, "kind", None) != "points":
         raise ValueError("toy_mean learns from 2-D points (data=ring8 or grid25)")
-    return MeanLearner(source, cfg, device)
+    return MeanLearner(source, cfg, device, seeds)
 '''
 
 TOY_YAML = '''

@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.mario.vector import FPS, MarioVectorEnv
+from lab.core.rng import generator_state, numpy_generator
 
 
 class MarioEnv(gym.Env):
@@ -106,20 +107,9 @@ class MarioEnv(gym.Env):
     def get_state(self) -> dict[str, Any]:
         """Exact state (numpy arrays, python ints/str), including the RNG."""
         state = self._vec.get_state()
-        bg = self.np_random.bit_generator.state
-        state["env_np_random_state"] = int(bg["state"]["state"])
-        state["env_np_random_inc"] = int(bg["state"]["inc"])
-        state["env_np_random_has_uint32"] = int(bg["has_uint32"])
-        state["env_np_random_uinteger"] = int(bg["uinteger"])
+        state["env_np_random"] = generator_state(self.np_random)  # the one convention (lab.core.runtime)
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._vec.set_state(state)
-        rng = np.random.Generator(np.random.PCG64())
-        rng.bit_generator.state = {
-            "bit_generator": "PCG64",
-            "state": {"state": state["env_np_random_state"], "inc": state["env_np_random_inc"]},
-            "has_uint32": state["env_np_random_has_uint32"],
-            "uinteger": state["env_np_random_uinteger"],
-        }
-        self._np_random = rng
+        self._np_random = numpy_generator(state["env_np_random"])

@@ -42,6 +42,7 @@ from envs.mario.engine import (
 from envs.mario.catalog import load_level
 from envs.mario.level import BUILTIN_LEVELS, Level
 from envs.mario.render import SCREEN_H, SCREEN_W, Renderer
+from lab.core.rng import generator_state, numpy_generator
 
 FPS = 60  # NES frames per second
 
@@ -214,7 +215,8 @@ class MarioVectorEnv(VectorEnv):
 
     # --- exact checkpoints ------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        """Everything that determines the future: numpy arrays and python ints/str only."""
+        """Everything that determines the future: numpy arrays, python ints/str, and the generator's
+        state as lab.core.rng saves every generator's (a dict of plain values)."""
         state: dict[str, Any] = {k: v.copy() for k, v in self._state.items()}
         state["needs_reset"] = self._needs_reset.copy()
         state["obs"] = self._obs.copy()
@@ -222,13 +224,7 @@ class MarioVectorEnv(VectorEnv):
         state["level"] = self.level.name
         state["level_width"] = self.level.width
         if self._np_random is not None:
-            bg = self._np_random.bit_generator.state
-            if bg["bit_generator"] != "PCG64":
-                raise TypeError(f"get_state supports PCG64 generators, got {bg['bit_generator']}")
-            state["np_random_state"] = int(bg["state"]["state"])
-            state["np_random_inc"] = int(bg["state"]["inc"])
-            state["np_random_has_uint32"] = int(bg["has_uint32"])
-            state["np_random_uinteger"] = int(bg["uinteger"])
+            state["np_random"] = generator_state(self._np_random)  # the one convention (lab.core.runtime)
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -246,15 +242,8 @@ class MarioVectorEnv(VectorEnv):
             raise ValueError(f"state['obs'] has shape {state['obs'].shape}, expected {self._obs.shape}")
         self._obs = state["obs"].copy()
         self._needs_reset = state["needs_reset"].copy()
-        if "np_random_state" in state:
-            rng = np.random.Generator(np.random.PCG64())
-            rng.bit_generator.state = {
-                "bit_generator": "PCG64",
-                "state": {"state": state["np_random_state"], "inc": state["np_random_inc"]},
-                "has_uint32": state["np_random_has_uint32"],
-                "uinteger": state["np_random_uinteger"],
-            }
-            self._np_random = rng
+        if "np_random" in state:
+            self._np_random = numpy_generator(state["np_random"])
 
     @property
     def stage(self) -> int:
