@@ -1,4 +1,7 @@
-"""Multi-seed reports: `python -m lab.report RUNS_OR_SWEEP_DIR [--metric eval/return_mean]`.
+"""Multi-seed reports: `python -m lab.report RUNS_OR_SWEEP_DIR [--metric eval/<key>]`.
+
+The metric defaults to the score the runs' learner names (result.json `score`: eval/return_mean
+for RL, eval/fid or eval/score for GANs).
 
 Finds every run directory below the given one, groups runs by their overrides minus the seed,
 and writes next to them:
@@ -28,6 +31,13 @@ import numpy as np
 import yaml
 
 IGNORED = ("seed=", "trainer.resume", "hydra.", "wandb.", "logger.", "runs_dir")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -194,7 +204,9 @@ def plot(rows: list[dict[str, Any]], metric: str, path: Path, unit: str) -> None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.report", description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="a sweep directory or any directory holding runs")
-    parser.add_argument("--metric", default="eval/return_mean")
+    parser.add_argument("--metric", default=None,
+                        help="an eval/... or train/... key of metrics.jsonl (default: eval/<the score the runs' "
+                             "learner names in result.json>, e.g. eval/return_mean, eval/fid)")
     parser.add_argument("--out", type=Path, default=None, help="where report.{md,csv,png} go (default: ROOT)")
     args = parser.parse_args(argv)
     if not args.root.is_dir():
@@ -210,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     except (LabError, yaml.YAMLError) as exc:
         print(f"lab.report: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
+    results = [_read_json(run / "result.json") for run in find_runs(args.root)]
+    if args.metric is None:
+        scores = [r["score"] for r in results if r.get("score")]
+        args.metric = f"eval/{scores[0]}" if scores else "eval/return_mean"
     rows = summarise(args.root, args.metric)
     if not rows:
         print(f"lab.report: error: no runs under {args.root} (a run has .hydra/config.yaml and metrics.jsonl)",
@@ -225,10 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             writer.writerow([r["group"], r["runs"], r["completed"], r["failed"], r["mean"], r["iqm"],
                              r["ci95_low"], r["ci95_high"]])
-    first = rows[0]["runs_dirs"][0]
-    cfg = yaml.safe_load((first / ".hydra" / "config.yaml").read_text())
-    unit = "generator steps" if cfg.get("data") else "env steps"
-    plot(rows, args.metric, out / "report.png", unit)
+    units = [r["step_unit"] for r in results if r.get("step_unit")]
+    plot(rows, args.metric, out / "report.png", units[0] if units else "steps")
     print(table)
     print(f"\nwrote {out / 'report.md'}, {out / 'report.csv'}, {out / 'report.png'}")
     return 0

@@ -4,6 +4,7 @@ deliberately wrong import, naming it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,3 +65,42 @@ def test_every_module_of_lab_is_in_a_layer(tmp_path: Path) -> None:
     (root / "lab" / "newthing.py").write_text('"""A module nobody placed."""\n')
     proc = _lint(root)
     assert proc.returncode != 0 and "lab.newthing" in proc.stdout, proc.stdout
+
+
+def test_agents_and_envs_are_kept_from_every_application_module() -> None:
+    """The 'learners' contract lists the same application modules the layers contract places."""
+    import tomllib
+
+    contracts = {c["id"]: c for c in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+                 ["contracts"]}
+    app = {f"lab.{m.strip()}" for m in contracts["layers"]["layers"][0].split(":")}
+    assert set(contracts["learners"]["forbidden_modules"]) == app
+    on_disk = {f"lab.{p.stem}" for p in (ROOT / "lab").glob("*.py") if p.stem != "__init__"}
+    assert on_disk == app
+
+
+# Words of the application's domains: the core must not know them (issue 14). Checked in the core's
+# code (names, strings), not in comments or docstrings; `random-number generators` are fine.
+DOMAIN_WORDS = re.compile(r"\b(return_mean|episodes?|reward|returns?_\w+|stop_return|discriminator|"
+                          r"gan|GAN|ppo|PPO|dqn|DQN|env|envs|gym|gymnasium|agents?|rollouts?|dataset)\b")
+
+
+def test_the_core_names_no_agent_env_dataset_or_domain_word() -> None:
+    import ast
+    import io
+    import tokenize
+
+    found = []
+    for path in sorted((ROOT / "lab" / "core").glob("*.py")):
+        text = path.read_text()
+        doc_lines: set[int] = set()
+        for node in ast.walk(ast.parse(text)):
+            if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body
+                    and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+                    and isinstance(node.body[0].value.value, str)):
+                doc_lines.update(range(node.body[0].lineno, node.body[0].end_lineno + 1))
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type in (tokenize.NAME, tokenize.STRING) and tok.start[0] not in doc_lines:
+                for m in DOMAIN_WORDS.finditer(tok.string):
+                    found.append(f"{path.name}:{tok.start[0]}: {m.group(0)}")
+    assert not found, found

@@ -63,6 +63,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self.signal: int | None = None  # the signal that stopped the run, for the exit status
         self.status = "running"
+        self.step_unit = "steps"  # the learner's, once fit() starts
 
     # ------------------------------------------------------------------ public
     def add_hook(self, event: str, fn: Callable[[Trainer], None]) -> None:
@@ -75,6 +76,7 @@ class Trainer:
     def fit(self, learner: Learner, source: Any, resume: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg = self.cfg
         self.source = source
+        self.step_unit = getattr(learner, "step_unit", "steps")
         phases = learner.phases()
         self.scalers = {p.name: grad_scaler(self.device, cfg.precision) for p in phases}
         self._autocast = lambda: autocast(self.device, cfg.precision)
@@ -293,7 +295,7 @@ class Trainer:
                   "steps": self.step, "total_steps": self.cfg.total_steps,
                   "wall_time_s": round(self.elapsed_s, 3), "final": dict(self.last_eval),
                   "score": self.score.score if self.score else None, "best_eval": self.best_value,
-                  "summary": self.score.summary if self.score else ""}
+                  "summary": self.score.summary if self.score else "", "step_unit": self.step_unit}
         if self.stop_reason:
             result["stop_reason"] = self.stop_reason
         if error:
