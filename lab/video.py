@@ -336,12 +336,14 @@ class EvalVideo:
 
 def add_video_hook(trainer: Any, learner: Any, source: Any, every: int | str, run_dir: Path, loggers: Any,
                    precision: str = "32") -> EvalVideo | None:
-    """Register EvalVideo for learners that act in an env (RL); with an explicit N, others get one warning."""
+    """Register EvalVideo for runs whose source is an env; with an explicit N, others get one warning."""
+    from envs.source import RLSource
+
     if every in (0, None):
         return None
-    if not hasattr(learner, "act") or not hasattr(source, "make_env"):
+    if not isinstance(source, RLSource):
         if every == "auto":
-            return None  # GANs: their own media (agents/gan_media.py)
+            return None  # other learners bring their own media (Learner.hooks: a GAN's sample grids)
         log.warning("trainer.video_every: %s does not play an env; no videos recorded", type(learner).__name__)
         return None
     hook = EvalVideo(learner, source, every, Path(run_dir) / "media", loggers, precision)
