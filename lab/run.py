@@ -1,11 +1,12 @@
-"""Config to objects, in one place: the only module that imports lab, agents and envs together.
+"""Config to objects, in one place: where the application layer joins lab.core, agents and envs.
 
-    source  = RLSource(make_vec(cfg.env ...))             what the learner learns from
-    learner = PPO(spaces, cfg.agent, device)              what learns
-    Trainer(cfg.trainer, run_dir, loggers).fit(learner, source)
+    source  = build_source(cfg)        env=... -> RLSource(make_vec(...)); data=... -> a dataset
+    learner = import_module(cfg.agent.learner).build(source, cfg.agent, device, Seeds(cfg.seed))
+    Trainer(cfg.trainer, run_dir, loggers, device).fit(learner, source)
 
-Each object receives only what it needs (spaces, its own config section); derived sizes are
-checked here, so an agent that cannot act in an env fails before anything is built.
+Each object receives only what it needs (the source, its own config section, its generators);
+whether a run is RL is decided here once, by the source it is given. A learner that cannot learn
+from its source fails before training, in one line.
 """
 
 from __future__ import annotations
