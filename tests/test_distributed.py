@@ -30,10 +30,13 @@ def losses(run_dir: Path) -> dict[int, tuple[float, float]]:
     return {m["step"]: (m["loss/d"], m["loss/g"]) for m in lines if "loss/d" in m}
 
 
-@pytest.mark.parametrize("agent,steps", [("gan", 40), ("wgan_gp", 12)])
-def test_two_processes_follow_one_with_the_same_global_batch(agent: str, steps: int, tmp_path: Path) -> None:
+# wgan_gp with its paper's defaults (`~agent_data`: without the ring8 preset, whose 5x learning rate
+# and 2-D latent make the float summation order of one vs two processes show past the tolerance)
+@pytest.mark.parametrize("agent,steps,extra", [("gan", 40, []), ("wgan_gp", 12, ["~agent_data"])])
+def test_two_processes_follow_one_with_the_same_global_batch(agent: str, steps: int, extra: list[str],
+                                                             tmp_path: Path) -> None:
     """bce on ring8, and WGAN-GP (its gradient penalty takes second-order gradients)."""
-    args = [f"agent={agent}", "data=ring8", f"trainer.total_steps={steps}", "trainer.eval_every=0",
+    args = [f"agent={agent}", "data=ring8", *extra, f"trainer.total_steps={steps}", "trainer.eval_every=0",
             "trainer.log_every=0", "agent.batch_size=64", *QUIET]
     one = cli([*args, f"hydra.run.dir={tmp_path / 'one'}"], timeout=240)
     assert one.returncode == 0, one.stderr[-2000:]
