@@ -43,9 +43,7 @@ def train(*overrides: str, run_dir: str | Path | None = None) -> Result:
 
     `run_dir`: where the run goes (default: a new runs/<date>/<time>_<agent>_<env|data>/, as the CLI
     names it). Raises LabError with the CLI's one-line message for bad overrides or files."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import OmegaConf
 
     from lab import rundir
     from lab import run as lab_run
@@ -59,17 +57,9 @@ def train(*overrides: str, run_dir: str | Path | None = None) -> Result:
     error, cfg = check_overrides(str(CONF_DIR), argv)
     if error:
         raise LabError(error)
-    task = [a for a in argv if not a.startswith(("hydra.", "hydra/"))]
-    if run_dir is None:
-        claimed = rundir.claim(argv, cfg)  # the CLI's name for it, created atomically
-        run_dir = Path(str(OmegaConf.select(cfg, "hydra.run.dir"))) if claimed is None else claimed
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        HydraConfig.instance().set_config(cfg)  # ${hydra:...} in the job's config resolve as in a CLI run
-        job = compose("config", overrides=[a for a in argv if not a.startswith("hydra/")])
-    with open_dict(job):
-        job.pop("hydra", None)
-    note = lab_run.preset_note(job, cfg.hydra)
-    result = lab_run.train(job, Path(run_dir), overrides=task, notes=[note] if note else [])
+    if run_dir is None:  # the CLI's name for it, created atomically
+        run_dir = rundir.claim(argv, cfg) or Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+    result = lab_run.run_one(cfg, Path(run_dir), argv)
     return Result(run_dir=Path(run_dir), status=result["status"], steps=result["steps"], score=result.get("score"),
                   final=dict(result.get("final", {})), best=result.get("best_eval"),
                   wall_time_s=result.get("wall_time_s", 0.0), raw=result)

@@ -51,19 +51,14 @@ class LabConfig:
 MOVED_KEYS = {"trainer.eval_episodes": "env.eval_episodes", "trainer.stop_return": "trainer.stop_at"}
 
 
-# Before agent.learner existed, the agent's name said which of the lab's modules built it.
-_LEGACY_LEARNERS = {"ppo": "agents.ppo", "dqn": "agents.dqn", "gan": "agents.gan", "dcgan": "agents.gan",
-                    "wgan_gp": "agents.gan", "sngan": "agents.gan", "cgan": "agents.gan"}
-
-
 def migrate(saved: Any) -> Any:
     """A config read back from a run saved by an older lab, with MOVED_KEYS moved (in place) and
     agent.learner filled in. A moved key without a section to go to (trainer.eval_episodes of a
     GAN run) is dropped."""
     agent = saved.get("agent")
     if agent is not None and "learner" not in agent:
-        name = str(agent.get("name", ""))
-        module = "agents.sb3" if name.startswith("sb3_") else _LEGACY_LEARNERS.get(name)
+        # before agent.learner existed, the agent's name (its conf/agent option) said which module built it
+        module = agent_learners().get(str(agent.get("name", "")))
         if module:
             agent["learner"] = module
     for old, new in MOVED_KEYS.items():

@@ -116,9 +116,13 @@ def check_overrides(conf_dir: str, argv: list[str]) -> tuple[str | None, Any]:
     from lab.config import validate
 
     multirun = any(a in ("-m", "--multirun") for a in argv)
-    # hydra.searchpath stays: presets outside conf/ (a tuning study's) are found through it
-    overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra/")
-                 and (not a.startswith("hydra.") or a.startswith("hydra.searchpath="))]
+    # One job without flags is composed whole, hydra's own overrides included (hydra.run.dir): the
+    # config is its run's (lab/run.py: run_one). Otherwise (a sweep, --cfg ...) Hydra's own keys are
+    # Hydra's business, but hydra.searchpath stays: presets outside conf/ (a tuning study's) are
+    # found through it
+    whole = not any(a.startswith("-") for a in argv)
+    overrides = [a for a in argv if whole or (not a.startswith("-") and not a.startswith("hydra/")
+                 and (not a.startswith("hydra.") or a.startswith("hydra.searchpath=")))]
     # `--cfg job` and friends take a value that is not an override
     for flag in ("--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
                  "--config-dir", "-cd", "--experimental-rerun"):

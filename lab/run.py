@@ -27,7 +27,8 @@ log = logging.getLogger("lab")
 
 
 def main(cfg: DictConfig) -> float | None:
-    """Hydra's task function: train, print errors a user can fix as one line (exit status 2)."""
+    """Hydra's task function (sweeps, and `--cfg`-style flags): train; a job's error a user can fix
+    is one line (exit status 2), and in a sweep one failed job does not stop the others."""
     from hydra.core.hydra_config import HydraConfig
 
     from hydra.types import RunMode
@@ -35,28 +36,62 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
-    sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    if sweep and not (cfg.wandb.group or cfg.experiment):
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return exit_on_error(lambda: train(cfg, run_dir, overrides=overrides, notes=_notes(cfg, hydra_cfg)))
+    if not (cfg.wandb.group or cfg.experiment):
         cfg.wandb.group = Path(hydra_cfg.sweep.dir).name  # a sweep's runs form one W&B group
     try:
-        result = train(cfg, run_dir, overrides=overrides, notes=[n for n in [preset_note(cfg, hydra_cfg)] if n])
+        result = train(cfg, run_dir, overrides=overrides, notes=_notes(cfg, hydra_cfg))
     except Exception as exc:
-        from envs import EnvStepError
-
-        if not sweep:
-            if isinstance(exc, (LabError, EnvStepError)):
-                if isinstance(exc, EnvStepError):  # the env's own traceback, for whoever debugs the env
-                    logging.getLogger("lab.messages").error("env failure", exc_info=exc)
-                print(f"lab: error: {exc}", file=sys.stderr)
-                sys.exit(2 if isinstance(exc, LabError) else 1)
-            raise
         # In a sweep one failed job must not stop the others: record it; lab.sweep reports it.
         rundir.record_failure(run_dir, exc)
         print(f"lab: job {hydra_cfg.job.num} failed: {exc}", file=sys.stderr)
         return None
+    return result.get("final", {}).get(result.get("score"))  # the learner's score, for Hydra's sweepers
+
+
+def run_one(composed: DictConfig, run_dir: Path, argv: list[str]) -> dict[str, Any]:
+    """One job from the preflight's composition (`composed`: the config with its `hydra` node), as
+    Hydra's own run would do it, without composing it again (a composition costs ~0.3 s: the CLI's
+    single runs and `lab.train` come here; sweeps go through Hydra). `composed` loses its `hydra`
+    node to become the job's config. Returns result.json."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    run_dir = Path(run_dir).absolute()  # as Hydra's runtime.output_dir
+    with read_write(composed.hydra), open_dict(composed):  # rundir.claim's HydraConfig made it read-only
+        composed.hydra.runtime.output_dir = str(run_dir)
+        HydraConfig.instance().set_config(composed)  # ${hydra:...} in the job's config resolve as in a Hydra run
+        hydra_cfg = composed.pop("hydra")
+    job = composed
+    os.environ.update({str(k): str(v) for k, v in hydra_cfg.job.env_set.items()})  # as Hydra's run_job
+    if hydra_cfg.job.chdir:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        os.chdir(run_dir)
+    task = [a for a in argv if not a.startswith(("hydra.", "hydra/"))]
+    return train(job, run_dir, overrides=task, notes=_notes(job, hydra_cfg), hydra_cfg=hydra_cfg)
+
+
+def exit_on_error(job: Any) -> float | None:
+    """Run `job()` for the CLI: a LabError (or an env's failure) is one line on stderr and exit status
+    2 (1); Ctrl-C/SIGTERM exits 128 + the signal after the run saved. Returns the learner's score."""
+    from envs import EnvStepError
+
+    try:
+        result = job()
+    except (LabError, EnvStepError) as exc:
+        if isinstance(exc, EnvStepError):  # the env's own traceback, for whoever debugs the env
+            logging.getLogger("lab.messages").error("env failure", exc_info=exc)
+        print(f"lab: error: {exc}", file=sys.stderr)
+        sys.exit(2 if isinstance(exc, LabError) else 1)
     if result.get("signal"):
         sys.exit(128 + result["signal"])  # stopped by Ctrl-C/SIGTERM: saved, but not finished
-    return result.get("final", {}).get(result.get("score"))  # the learner's score, for Hydra's sweepers
+    return result.get("final", {}).get(result.get("score"))
+
+
+def _notes(cfg: DictConfig, hydra_cfg: Any) -> list[str]:
+    note = preset_note(cfg, hydra_cfg)
+    return [note] if note else []
 
 
 def preset_note(cfg: DictConfig, hydra_cfg: Any) -> str | None:
@@ -76,9 +111,11 @@ def preset_note(cfg: DictConfig, hydra_cfg: Any) -> str | None:
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
-          hooks: dict[str, list] | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+          hooks: dict[str, list] | None = None, notes: list[str] | None = None,
+          hydra_cfg: Any = None) -> dict[str, Any]:
     """Train as `python -m lab` would, writing to `run_dir`. Returns the run's result.json.
-    `notes`: lines printed (and kept in train.log) as the run starts."""
+    `notes`: lines printed (and kept in train.log) as the run starts; `hydra_cfg`: the composition's
+    `hydra` node, saved as .hydra/hydra.yaml (Hydra writes it itself in the runs it starts)."""
     import torch  # noqa: F401  (heavy imports start here, after the config is known to be good)
 
     from lab.config import validate
@@ -100,14 +137,14 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     resume_path, run_dir = dp.broadcast(found) if dp is not None else found
     lock = rundir.lock(run_dir) if writes else None  # one process per run directory, until train() returns
     try:
-        return _train(cfg, run_dir, overrides, hooks, device, dp, writes, resume_path, notes or [])
+        return _train(cfg, run_dir, overrides, hooks, device, dp, writes, resume_path, notes or [], hydra_cfg)
     finally:
         if lock is not None:
             os.close(lock)  # releases the flock
 
 
 def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str, list] | None, device: Any,
-           dp: Any, writes: bool, resume_path: Path | None, notes: list[str]) -> dict[str, Any]:
+           dp: Any, writes: bool, resume_path: Path | None, notes: list[str], hydra_cfg: Any) -> dict[str, Any]:
     from envs import EnvError
     from lab.core import checkpoint as ckpt
     from lab.core.runtime import configure, skip_dynamo_import
@@ -126,7 +163,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
         rundir.check_same_run(cfg, resume_state, resume_path)
     if writes:
         run_dir.mkdir(parents=True, exist_ok=True)
-        rundir.write_config(cfg, run_dir, overrides)
+        rundir.write_config(cfg, run_dir, overrides, hydra_cfg)
         rundir.log_to_file(run_dir)
 
     configure(cfg.seed, cfg.trainer.threads, cfg.trainer.deterministic)

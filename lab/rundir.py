@@ -117,13 +117,16 @@ def check_same_run(cfg: DictConfig, state: dict[str, Any], path: Path) -> None:
         raise LabError(f"checkpoint {path} was trained with seed={saved.get('seed')}, not seed={cfg.seed}")
 
 
-def write_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> None:
-    """Hydra writes .hydra/ for CLI runs; in-process runs (tests, notebooks) get the same files."""
+def write_config(cfg: DictConfig, run_dir: Path, overrides: list[str], hydra_cfg: Any = None) -> None:
+    """The .hydra/ files Hydra writes in the runs it starts (sweeps), for every other run: the CLI's
+    single runs, lab.train, tests. `hydra_cfg`: the composition's `hydra` node, for hydra.yaml."""
     hydra_dir = run_dir / ".hydra"
     if not (hydra_dir / "config.yaml").exists():
         hydra_dir.mkdir(parents=True, exist_ok=True)
         (hydra_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
         (hydra_dir / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        if hydra_cfg is not None:
+            (hydra_dir / "hydra.yaml").write_text(OmegaConf.to_yaml({"hydra": hydra_cfg}))
 
 
 def log_to_file(run_dir: Path) -> None:

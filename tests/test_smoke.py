@@ -35,6 +35,28 @@ def test_cli_run_writes_the_documented_run_directory(tmp_path: Path) -> None:
     assert "no tuned preset" not in proc.stderr  # ppo_cartpole ships one
 
 
+def test_a_single_run_writes_what_hydras_own_run_writes(tmp_path: Path) -> None:
+    """`python -m lab` trains a single run from its preflight's composition (composing once, not
+    three times); the same overrides run as a one-job sweep by Hydra give the same job config,
+    overrides and result, and Hydra's settings for the run are saved too."""
+    import yaml
+
+    args = ["agent=ppo", "env=cartpole", "trainer.total_steps=1024", "trainer.eval_every=0", "agent.lr=0.002",
+            "env.eval_episodes=2", "wandb.mode=disabled", "seed=3"]
+    single = tmp_path / "single"
+    proc = cli([*args, f"hydra.run.dir={single}"])
+    assert proc.returncode == 0, proc.stderr
+    proc = cli(["-m", *args, f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweep.subdir=job"])
+    assert proc.returncode == 0, proc.stderr
+    swept = tmp_path / "sweep" / "job"
+    for name in ("config.yaml", "overrides.yaml"):
+        assert (single / ".hydra" / name).read_text() == (swept / ".hydra" / name).read_text(), name
+    hydra = yaml.safe_load((single / ".hydra" / "hydra.yaml").read_text())["hydra"]
+    assert hydra["runtime"]["output_dir"] == str(single) and hydra["runtime"]["choices"]["agent"] == "ppo"
+    results = [json.loads((d / "result.json").read_text()) for d in (single, swept)]
+    assert results[0]["final"] == results[1]["final"] and results[0]["steps"] == results[1]["steps"] == 1024
+
+
 def test_a_pair_without_a_tuned_preset_says_so(tmp_path: Path) -> None:
     """An arbitrary env=gym id runs PPO's defaults: the run says so at the start (console and train.log)."""
     run = tmp_path / "run"

@@ -89,7 +89,7 @@ class Learner(Protocol):
     Learners subclass it (`class MyLearner(Learner)`) and so inherit the defaults of the optional
     methods below the line."""
 
-    step_unit: str  # what `steps` count, for the progress line ("steps", "samples", ...)
+    step_unit: str = "steps"  # what `steps` count, for the progress line ("env steps", "G steps", ...)
 
     def phases(self) -> list[Phase]: ...
 

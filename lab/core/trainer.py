@@ -76,7 +76,7 @@ class Trainer:
     def fit(self, learner: Learner, source: Any, resume: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg = self.cfg
         self.source = source
-        self.step_unit = getattr(learner, "step_unit", "steps")
+        self.step_unit = learner.step_unit
         phases = learner.phases()
         self.scalers = {p.name: grad_scaler(self.device, cfg.precision) for p in phases}
         self._autocast = lambda: autocast(self.device, cfg.precision)
