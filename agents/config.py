@@ -24,7 +24,10 @@ class PPOConfig:
 
     learner: str = spec("agents.ppo", help="the module that builds this learner")
     name: str = "ppo"
-    policy: str = spec("auto", choices=("auto", "mlp", "cnn", "grid"), help="auto: cnn for image observations")
+    policy: str = spec("auto", choices=("auto", "mlp", "cnn", "grid", "lstm", "cnn_lstm", "grid_lstm"),
+                       help="auto: cnn for image observations; *lstm: an LSTM between the encoder and the heads "
+                            "(lstm: the auto encoder)")
+    lstm_hidden: int = spec(64, gt=0, help="policy=*lstm: the LSTM's state size")
     hidden_sizes: list[int] = spec([64, 64])
     activation: str = spec("tanh", choices=("tanh", "relu"))
     ortho_init: bool = True

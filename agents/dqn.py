@@ -20,7 +20,7 @@ bootstraps from its true final observation and a terminated one does not (agents
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -245,15 +245,20 @@ class DQN(Learner):
 
     # ------------------------------------------------------------------ acting, eval
     @torch.no_grad()
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Greedy actions (or epsilon-greedy with the current epsilon) for a batch of observations."""
+    def act(self, obs: np.ndarray, first: np.ndarray | None = None, deterministic: bool = True) -> np.ndarray:
+        """Greedy actions (or epsilon-greedy with the current epsilon) for a batch of observations
+        (`first`, where an episode starts, matters to recurrent policies only)."""
         eps = 0.0 if deterministic else self.epsilon()
         return self._epsilon_greedy(np.asarray(obs), eps) + self.action_start
+
+    def actor(self, deterministic: bool = True) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+        """A policy for watching, `act(obs, first) -> actions` (lab.watch)."""
+        return lambda obs, first=None: self.act(obs, first, deterministic)
 
     def evaluate(self, source: Any) -> Evaluation:
         # eval_epsilon > 0 draws from its own fixed-seed RNG: evaluation leaves training untouched
         rng = np.random.default_rng(0)
-        act = lambda obs: self._epsilon_greedy(np.asarray(obs), self.cfg.eval_epsilon, rng) + self.action_start
+        act = lambda obs, first: self._epsilon_greedy(np.asarray(obs), self.cfg.eval_epsilon, rng) + self.action_start
         return source.evaluate(act)  # the mean return over env.eval_episodes
 
     def log_metrics(self) -> dict[str, float]:

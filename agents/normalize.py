@@ -20,6 +20,9 @@ class RunningMeanStd:
         self.count = epsilon
 
     def update(self, x: np.ndarray) -> None:
+        # numpy's pairwise sums follow the memory layout: a non-contiguous batch (a column view an
+        # env returns) would give other last bits than the contiguous copy a resumed run restores
+        x = np.ascontiguousarray(x)
         batch_mean, batch_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
         delta = batch_mean - self.mean
         total = self.count + n

@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -160,8 +160,12 @@ class SB3Learner(Learner):
     def losses(self, phase: Phase, batch: Any) -> Iterator[torch.Tensor]:
         return iter(())
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    def act(self, obs: np.ndarray, first: np.ndarray | None = None, deterministic: bool = True) -> np.ndarray:
         return self.model.predict(obs, deterministic=deterministic)[0]
+
+    def actor(self, deterministic: bool = True) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+        """A policy for watching, `act(obs, first) -> actions` (lab.watch)."""
+        return lambda obs, first=None: self.act(obs, first, deterministic)
 
     def evaluate(self, source: Any) -> Evaluation:
         return source.evaluate(self.act)  # the mean return over env.eval_episodes, deterministic policy

@@ -58,7 +58,7 @@ def sb3_solve_run(model: Any, env_id: str, seed: int, rule: dict[str, float]) ->
     from envs.source import RLSource
 
     evaluator = RLSource(lambda n: make_vec(env_id, n), 1, seed)
-    act = lambda obs: model.predict(obs, deterministic=True)[0]
+    act = lambda obs, first: model.predict(obs, deterministic=True)[0]
 
     class EvalStop(BaseCallback):
         def __init__(self) -> None:

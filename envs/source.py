@@ -86,12 +86,13 @@ class RLSource(Source):
         return f"return {np.mean([r for r, _ in self.recent]):.1f}" if self.recent else ""
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, act: Callable[[np.ndarray], np.ndarray], episodes: int | None = None,
+    def evaluate(self, act: Callable[[np.ndarray, np.ndarray], np.ndarray], episodes: int | None = None,
                  max_envs: int = MAX_EVAL_ENVS, *, env: gym.vector.VectorEnv | None = None,
                  on_step: Callable[[gym.vector.VectorEnv, np.ndarray, list, dict], None] | None = None,
                  ) -> Evaluation:
-        """Run `episodes` (default: env.eval_episodes) full episodes with `act` on separate eval
-        envs (fixed seeds). The score is the mean return (higher is better).
+        """Run `episodes` (default: env.eval_episodes) full episodes with `act(obs, first)` on
+        separate eval envs (fixed seeds); `first[i]` says obs[i] is the first observation of an
+        episode (a recurrent policy resets its state there). The score is the mean return.
 
         Each eval env runs a fixed quota of episodes, so short episodes are not over-counted
         (the bias of counting episodes in order of completion). The same seeds every time make
@@ -123,8 +124,9 @@ class RLSource(Source):
         lengths: list[int] = []
         finished = np.zeros(n, dtype=np.int64)
         prev_done = np.zeros(n, dtype=bool)
+        first = np.ones(n, dtype=bool)
         while (finished < quota).any():
-            actions = act(obs)
+            actions = act(obs, first)
             try:
                 obs, reward, terminated, truncated, info = env.step(actions)
             except Exception as exc:
@@ -144,6 +146,7 @@ class RLSource(Source):
             if on_step is not None:
                 on_step(env, live, ended, info)
             ret[done], length[done] = 0.0, 0
+            first = prev_done  # this step reset those envs: its observation starts their next episode
             prev_done = done
         metrics = {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
                    "length_mean": float(np.mean(lengths)), "episodes": len(returns)}

@@ -78,8 +78,8 @@ class EvalTap:
         if self.on_act is not None:
             inner = act
 
-            def act(obs: np.ndarray) -> np.ndarray:
-                actions = inner(obs)
+            def act(obs: np.ndarray, first: np.ndarray) -> np.ndarray:
+                actions = inner(obs, first)
                 self.on_act(np.array(actions, copy=True))
                 return actions
         return self.source.evaluate(act, self.episodes or episodes, env=self.env, on_step=self.on_step, **kwargs)

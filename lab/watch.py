@@ -103,8 +103,8 @@ def play(run: Run, source: Any, learner: Any, device: Any, *, episodes: int, see
             if deterministic:  # the learner's own evaluation policy, exactly as training evaluates
                 metrics = learner.evaluate(EvalTap(source, env, on_step, episodes=episodes)).metrics
             else:
-                metrics = source.evaluate(lambda obs: learner.act(obs, deterministic=False), episodes,
-                                          env=env, on_step=on_step).metrics
+                metrics = source.evaluate(learner.actor(deterministic=False), episodes, env=env,
+                                          on_step=on_step).metrics
     except Quit:
         pass
     finally:

@@ -102,7 +102,7 @@ def test_training_rewards_are_clipped_and_lives_end_training_episodes_but_report
     assert list(source.recent) == [(75.0, 30), (75.0, 30)] and source.episodes == 2
     assert source.log_metrics()["train/episode_return"] == 75.0
     # evaluation plays full games with the env's own rewards
-    result = source.evaluate(lambda obs: np.zeros(len(obs), dtype=np.int64), 3).metrics
+    result = source.evaluate(lambda obs, first: np.zeros(len(obs), dtype=np.int64), 3).metrics
     assert result["return_mean"] == 75.0 and result["length_mean"] == 30 and result["episodes"] == 3
     source.close()
 

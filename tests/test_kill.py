@@ -33,6 +33,8 @@ KILLS = 10
 KINDS = {
     "ppo": (["agent=ppo", "env=cartpole", "trainer.total_steps=100000", "trainer.eval_every=50000",
              "env.eval_episodes=3", "trainer.stop_at=null"], 4096, True),
+    "ppo_lstm": (["agent=ppo", "env=cartpole_novel", "agent.n_epochs=2", "trainer.total_steps=40960",
+                  "trainer.eval_every=20480", "env.eval_episodes=3", "trainer.stop_at=null"], 1024, True),
     "dqn": (["agent=dqn", "env=cartpole", "trainer.total_steps=12288", "trainer.eval_every=6144",
              "env.eval_episodes=3", "trainer.stop_at=null", "agent.save_replay=true"], 512, True),
     "sb3": (["agent=sb3_ppo", "env=cartpole", "trainer.total_steps=24576", "trainer.eval_every=12288",

@@ -31,6 +31,7 @@ def _weights(run_dir: Path) -> dict:
     ("acrobot", ["env.num_envs=4", "agent.n_steps=64", "agent.batch_size=64"]),  # sync vector env
     ("pendulum", ["env.num_envs=2", "agent.n_steps=64", "agent.batch_size=64",   # continuous, normalisers
                   "agent.normalize_obs=true", "agent.normalize_reward=true"]),
+    ("cartpole_novel", ["agent.n_epochs=2"]),  # the LSTM policy: its state mid-episode is in the checkpoint
 ])
 def test_half_resume_half_equals_one_go(env: str, extra: list[str], tmp_path: Path) -> None:
     over = [f"env={env}", "trainer.total_steps=4096", "trainer.eval_every=1024", "env.eval_episodes=2",
