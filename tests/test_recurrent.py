@@ -133,3 +133,24 @@ def test_lstm_with_an_agent_that_cannot_use_it_is_one_line(args: list[str], expe
     assert len(lines) == 1 and lines[0].startswith("lab: error: "), proc.stderr
     if expected:
         assert expected in lines[0]
+
+
+def test_watch_replays_a_recurrent_runs_own_evaluation(tmp_path) -> None:
+    """lab.watch rebuilds the LSTM policy and gives each eval env its own state: the same returns
+    as the run's final evaluation, episode for episode."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT, train
+
+    run = tmp_path / "run"
+    train(["agent=ppo", "env=cartpole_novel", "agent.n_epochs=2", "trainer.total_steps=4096",
+           "trainer.eval_every=2048", "env.eval_episodes=4", "trainer.stop_at=null", "trainer.log_every=0"], run)
+    env = {"PYTHONPATH": str(ROOT), "WANDB_SILENT": "true", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "lab.watch", str(run), "--checkpoint", "last", "--episodes", "4",
+                           "--json", "--no-video"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    final = json.loads((run / "result.json").read_text())["final"]
+    assert out["return_mean"] == final["return_mean"] and len(out["episodes"]) == 4
