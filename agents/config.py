@@ -186,9 +186,11 @@ class SB3Config:
 
     learner: str = spec("agents.sb3", help="the module that builds this learner")
     name: str = "sb3_ppo"
-    algo: str = spec("ppo", choices=("ppo", "dqn", "a2c", "sac"))
-    policy: str = spec("MlpPolicy", choices=("MlpPolicy", "CnnPolicy"))
+    algo: str = spec("ppo", choices=("ppo", "dqn", "a2c", "sac", "recurrent_ppo"),
+                     help="recurrent_ppo: sb3-contrib's RecurrentPPO")
+    policy: str = spec("MlpPolicy", choices=("MlpPolicy", "CnnPolicy", "MlpLstmPolicy", "CnnLstmPolicy"))
     hyperparams: dict[str, Any] = spec({})
+    normalize: bool = spec(False, help="SB3's VecNormalize (observations and rewards), as rl-zoo's `normalize: true`")
     chunk_steps: int = spec(2048, gt=0, help="env steps SB3 trains between the lab's ticks (eval, checkpoints)")
     budget: int = spec(100_000, gt=0, help="the run's length for SB3's schedules (set to trainer.total_steps)")
     save_replay: bool = spec(False, help="keep an off-policy replay buffer in checkpoints")

@@ -1,4 +1,5 @@
-"""stable-baselines3 as a reference backend: `agent=sb3_ppo|sb3_dqn|sb3_a2c|sb3_sac`.
+"""stable-baselines3 as a reference backend: `agent=sb3_ppo|sb3_dqn|sb3_a2c|sb3_sac`, and
+sb3-contrib's RecurrentPPO as `agent=sb3_recurrent_ppo`.
 
 SB3 keeps its own training loop, so the adapter hands it one chunk of env steps per tick
 (`model.learn(chunk, reset_num_timesteps=False)`) and the lab's trainer does the rest as for
@@ -35,8 +36,9 @@ from agents.config import SB3Config
 from lab.core.learner import Evaluation, Learner, Phase
 from lab.core.rng import Seeds
 
-ALGOS = {"ppo": "PPO", "dqn": "DQN", "a2c": "A2C", "sac": "SAC"}
-ON_POLICY = ("ppo", "a2c")
+ALGOS = {"ppo": "PPO", "dqn": "DQN", "a2c": "A2C", "sac": "SAC", "recurrent_ppo": "RecurrentPPO"}
+ON_POLICY = ("ppo", "a2c", "recurrent_ppo")
+MINIBATCHED = ("ppo", "recurrent_ppo")  # on-policy algorithms with a batch_size
 
 log = logging.getLogger("lab")
 
@@ -89,7 +91,7 @@ def fit_budget(algo: Any, name: str, hyper: dict[str, Any], num_envs: int, chunk
     hyper, notes = dict(hyper), []
     if name in ON_POLICY:
         n_steps = int(hyper.get("n_steps", defaults["n_steps"]))
-        batch = int(hyper.get("batch_size", defaults["batch_size"])) if name == "ppo" else None
+        batch = int(hyper.get("batch_size", defaults["batch_size"])) if name in MINIBATCHED else None
         new_steps, new_batch = fit_rollout(n_steps, num_envs, batch, budget)
         if new_steps != n_steps:
             hyper["n_steps"] = new_steps
@@ -121,15 +123,32 @@ class SB3Learner(Learner):
         from stable_baselines3.common.env_util import make_vec_env
 
         self.cfg = cfg
-        algo = getattr(sb3, ALGOS[cfg.algo])
+        if cfg.algo == "recurrent_ppo":
+            import sb3_contrib
+
+            algo = sb3_contrib.RecurrentPPO
+        else:
+            algo = getattr(sb3, ALGOS[cfg.algo])
+        self.recurrent = cfg.algo == "recurrent_ppo"
         hyper = {k: _schedule(v) for k, v in dict(cfg.hyperparams).items()}
         if "policy_kwargs" in hyper and isinstance(hyper["policy_kwargs"], dict):
             hyper["policy_kwargs"] = dict(hyper["policy_kwargs"])
+            act = hyper["policy_kwargs"].get("activation_fn")
+            if isinstance(act, str):  # the zoo writes nn.ReLU; a config file writes relu
+                names = {"relu": "ReLU", "tanh": "Tanh", "elu": "ELU", "leaky_relu": "LeakyReLU", "silu": "SiLU"}
+                if act.lower() not in names:
+                    raise ValueError(f"policy_kwargs.activation_fn={act}: choose one of {', '.join(names)}")
+                hyper["policy_kwargs"]["activation_fn"] = getattr(torch.nn, names[act.lower()])
         budget = cfg.budget
         hyper, self.chunk, note = fit_budget(algo, cfg.algo, hyper, num_envs, cfg.chunk_steps, budget)
         if note:
             log.info(f"agent={cfg.name}: {note}")
         self.venv = make_vec_env(env_id, n_envs=num_envs, seed=seed, env_kwargs=env_kwargs)
+        if cfg.normalize:  # rl-zoo's `normalize: true`; evaluation normalises with the frozen statistics
+            from stable_baselines3.common.vec_env import VecNormalize
+
+            self.venv = VecNormalize(self.venv, gamma=float(hyper.get("gamma", 0.99)))
+        self._actors: dict[bool, Callable] = {}
         self.model = algo(cfg.policy, self.venv, seed=seed, device=device, verbose=0, **hyper)
 
         # SB3 computes schedule progress from each learn() call's own total; the lab calls learn
@@ -161,14 +180,30 @@ class SB3Learner(Learner):
         return iter(())
 
     def act(self, obs: np.ndarray, first: np.ndarray | None = None, deterministic: bool = True) -> np.ndarray:
-        return self.model.predict(obs, deterministic=deterministic)[0]
+        """Actions for raw env observations (`first`: where an episode starts; RecurrentPPO keeps one
+        LSTM state per batch size between calls, see `actor`)."""
+        if deterministic not in self._actors:
+            self._actors[deterministic] = self.actor(deterministic)
+        return self._actors[deterministic](obs, first)
 
     def actor(self, deterministic: bool = True) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
-        """A policy for watching, `act(obs, first) -> actions` (lab.watch)."""
-        return lambda obs, first=None: self.act(obs, first, deterministic)
+        """A policy for evaluation and watching, `act(obs, first) -> actions`, with its own LSTM
+        states for RecurrentPPO (reset where `first`, SB3's episode_start)."""
+        state: list[Any] = [None]
+
+        def act(obs: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+            if isinstance(self.venv, _vec_normalize()):
+                obs = self.venv.normalize_obs(obs)
+            if not self.recurrent:
+                return self.model.predict(obs, deterministic=deterministic)[0]
+            start = np.ones(len(obs), dtype=bool) if first is None else np.asarray(first, dtype=bool)
+            actions, state[0] = self.model.predict(obs, state=state[0], episode_start=start,
+                                                   deterministic=deterministic)
+            return actions
+        return act
 
     def evaluate(self, source: Any) -> Evaluation:
-        return source.evaluate(self.act)  # the mean return over env.eval_episodes, deterministic policy
+        return source.evaluate(self.actor())  # the mean return over env.eval_episodes, deterministic policy
 
     def log_metrics(self) -> dict[str, float]:
         metrics: dict[str, float] = {}
@@ -198,6 +233,10 @@ class SB3Learner(Learner):
                                for name in ("observations", "next_observations", "actions", "rewards", "dones",
                                             "timeouts") if getattr(buf, name, None) is not None}
             state["replay_pos"] = [int(buf.pos), bool(buf.full)]
+        if isinstance(self.venv, _vec_normalize()):
+            state["normalize"] = {name: {"mean": torch.as_tensor(rms.mean, dtype=torch.float64),
+                                         "var": torch.as_tensor(rms.var, dtype=torch.float64), "count": float(rms.count)}
+                                  for name, rms in (("obs", self.venv.obs_rms), ("ret", self.venv.ret_rms))}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -211,6 +250,16 @@ class SB3Learner(Learner):
             for name, array in state["replay"].items():
                 getattr(buf, name)[...] = array.numpy()
             buf.pos, buf.full = state["replay_pos"]
+        if "normalize" in state and isinstance(self.venv, _vec_normalize()):
+            for name, rms in (("obs", self.venv.obs_rms), ("ret", self.venv.ret_rms)):
+                saved = state["normalize"][name]
+                rms.mean, rms.var, rms.count = saved["mean"].numpy().copy(), saved["var"].numpy().copy(), saved["count"]
+
+
+def _vec_normalize() -> type:
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    return VecNormalize
 
 
 CONFIG = SB3Config  # this learner's config schema (conf/agent/sb3_*.yaml)
@@ -225,6 +274,9 @@ def build(source: Any, cfg: SB3Config, device: torch.device, seeds: Seeds) -> SB
     action_space = source.single_action_space
     if cfg.algo == "dqn" and not isinstance(action_space, gym.spaces.Discrete):
         raise ValueError(f"SB3 DQN needs a Discrete action space, not {action_space}")
+    if (cfg.algo == "recurrent_ppo") != ("Lstm" in cfg.policy):
+        raise ValueError(f"agent.policy={cfg.policy} with agent.algo={cfg.algo}: RecurrentPPO (agent=sb3_recurrent_ppo) "
+                         f"takes MlpLstmPolicy or CnnLstmPolicy, the other algorithms MlpPolicy or CnnPolicy")
     if cfg.algo == "sac" and not isinstance(action_space, gym.spaces.Box):
         raise ValueError(f"SB3 SAC needs a continuous (Box) action space, not {action_space}")
     return SB3Learner(source.env_id, source.env_kwargs, source.num_envs, cfg, device, seeds.seed)  # SB3 seeds itself

@@ -22,6 +22,9 @@ from lab.core.errors import LabError
     # SAC takes a gradient step per env step: a shorter run keeps the test quick
     ("sb3_sac", "pendulum", ["+agent.hyperparams.learning_starts=100", "trainer.total_steps=512",
                              "trainer.eval_every=256", "agent.chunk_steps=128"]),
+    # sb3-contrib's RecurrentPPO with rl-zoo's preset (VecNormalize): its LSTM is slow, so fewer epochs
+    ("sb3_recurrent_ppo", "cartpole_novel", ["agent.hyperparams.n_epochs=2", "trainer.total_steps=1024",
+                                             "trainer.eval_every=512", "agent.chunk_steps=256"]),
 ])
 def test_sb3_agent_trains_checkpoints_and_resumes(agent: str, env: str, extra: list[str], tmp_path: Path) -> None:
     over = [f"agent={agent}", f"env={env}", "trainer.total_steps=2048", "trainer.eval_every=1024",
@@ -33,6 +36,8 @@ def test_sb3_agent_trains_checkpoints_and_resumes(agent: str, env: str, extra: l
     assert state["learner"]["num_timesteps"] == first["steps"]
     if "agent.save_replay=true" in extra:
         assert state["learner"]["replay_pos"][0] > 0
+    if agent == "sb3_recurrent_ppo":  # VecNormalize's statistics travel with the checkpoint
+        assert state["learner"]["normalize"]["obs"]["count"] > first["steps"] // 2
     second = train(over + ["trainer.resume=auto"], tmp_path / "run")
     assert second["completed"] and second["steps"] >= total
     lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -42,10 +47,12 @@ def test_sb3_agent_trains_checkpoints_and_resumes(agent: str, env: str, extra: l
     assert all(torch.isfinite(v).all() for v in last["learner"]["parameters"]["policy"].values())
 
 
-@pytest.mark.parametrize("agent,env,needs", [("sb3_dqn", "pendulum", "Discrete"), ("sb3_sac", "cartpole", "Box")])
+@pytest.mark.parametrize("agent,env,needs", [("sb3_dqn", "pendulum", "Discrete"), ("sb3_sac", "cartpole", "Box"),
+                                             ("sb3_recurrent_ppo agent.policy=MlpPolicy", "cartpole", "MlpLstmPolicy"),
+                                             ("sb3_ppo agent.policy=MlpLstmPolicy", "cartpole", "RecurrentPPO")])
 def test_sb3_wrong_action_space_is_one_clear_error(agent: str, env: str, needs: str, tmp_path: Path) -> None:
     with pytest.raises(LabError, match=needs):
-        train([f"agent={agent}", f"env={env}"], tmp_path / "run")
+        train([f"agent={agent.split()[0]}", f"env={env}", *agent.split()[1:]], tmp_path / "run")
 
 
 @pytest.mark.parametrize("n_steps,num_envs,batch_size,budget,expected", [
