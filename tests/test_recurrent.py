@@ -154,3 +154,18 @@ def test_watch_replays_a_recurrent_runs_own_evaluation(tmp_path) -> None:
     out = json.loads(proc.stdout)
     final = json.loads((run / "result.json").read_text())["final"]
     assert out["return_mean"] == final["return_mean"] and len(out["episodes"]) == 4
+
+
+@pytest.mark.parametrize("extra", [
+    ["env=mario", "agent.policy=grid_lstm", "env.num_envs=4"],                       # tile codes -> embedding -> LSTM
+    ["env=mario", "agent.policy=cnn_lstm", "env.obs=pixels", "env.grayscale=true",   # frames -> CNN -> LSTM
+     "env.resolution=20", "env.num_envs=4"],
+    ["env=pendulum", "agent.policy=lstm", "env.num_envs=2"],                         # Gaussian actions
+])
+def test_every_recurrent_front_end_trains_and_evaluates(extra: list[str], tmp_path) -> None:
+    from conftest import train
+
+    result = train(["agent=ppo", *extra, "agent.n_steps=16", "agent.batch_size=32", "agent.n_epochs=1",
+                    "trainer.total_steps=128", "trainer.eval_every=64", "env.eval_episodes=1",
+                    "env.max_episode_steps=40", "trainer.stop_at=null"], tmp_path / "run")
+    assert result["completed"] and np.isfinite(result["final"]["return_mean"])
