@@ -69,16 +69,21 @@ class LSTMCore(nn.Module):
         x_pad = zero_row(x.reshape(T * B, -1))[torch.from_numpy(seg["gather"]).to(dev)]  # [L, S, n_in]
         init = torch.from_numpy(seg["init"]).to(dev)
         h0, c0 = (zero_row(a)[init].unsqueeze(0) for a in state)
-        y_pad, _ = self.lstm(x_pad, (h0.contiguous(), c0.contiguous()))
+        y_pad, _ = self._lstm(x_pad, h0.contiguous(), c0.contiguous())
         return y_pad.reshape(-1, self.hidden)[torch.from_numpy(seg["scatter"]).to(dev)].reshape(T, B, self.hidden)
 
     def step(self, x: torch.Tensor, first: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
              ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """One step: outputs [B, H] for x [B, n_in], and the state after it."""
-        keep = (~first.bool()).to(x.dtype).unsqueeze(-1)
-        h, c = (s.to(x.dtype) * keep for s in state)
-        y, (h, c) = self.lstm(x.unsqueeze(0), (h.unsqueeze(0), c.unsqueeze(0)))
+        keep = (~first.bool()).float().unsqueeze(-1)
+        h, c = (s.float() * keep for s in state)
+        y, (h, c) = self._lstm(x.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0))
         return y[0], (h[0], c[0])
+
+    def _lstm(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> Any:
+        # float32 always: under bf16 autocast oneDNN has no CPU LSTM kernel, and the state is small
+        with torch.autocast(x.device.type, enabled=False):
+            return self.lstm(x.float(), (h.float(), c.float()))
 
     def numpy_step(self, x: np.ndarray, first: np.ndarray, h: np.ndarray, c: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -477,8 +482,8 @@ class PPO(Learner):
         @torch.no_grad()
         def act(obs: np.ndarray, first: np.ndarray | None) -> np.ndarray:
             obs = self.obs_norm(obs) if self.obs_norm else np.asarray(obs)
-            if state[0] is None or len(state[0][0]) != len(obs):
-                state[0], first = self.policy.initial_state(len(obs)), np.ones(len(obs), dtype=bool)
+            if state[0] is None or len(state[0][0]) != len(obs):  # a new batch of envs: from zero
+                state[0] = self.policy.initial_state(len(obs))
             first = np.ones(len(obs), dtype=bool) if first is None else np.asarray(first, dtype=bool)
             out, _, state[0] = self._heads(obs, first, state[0])
             if deterministic and isinstance(out, np.ndarray):

@@ -161,6 +161,7 @@ def test_watch_replays_a_recurrent_runs_own_evaluation(tmp_path) -> None:
     ["env=mario", "agent.policy=cnn_lstm", "env.obs=pixels", "env.grayscale=true",   # frames -> CNN -> LSTM
      "env.resolution=20", "env.num_envs=4"],
     ["env=pendulum", "agent.policy=lstm", "env.num_envs=2"],                         # Gaussian actions
+    ["env=cartpole_novel", "trainer.precision=bf16"],                                # the LSTM stays float32
 ])
 def test_every_recurrent_front_end_trains_and_evaluates(extra: list[str], tmp_path) -> None:
     from conftest import train
