@@ -89,7 +89,7 @@ BUILT = [
      "unknown level 'nosuchlevel': expected one of intro, pits, enemies, stairs, 'procedural', or the path of a "
      "level file"),
     (["agent=ppo", "env=mario", "env.level={tmp}/broken_level.txt"],
-     "{tmp}/broken_level.txt, line 3, column 1: level has 2 rows, expected 16"),
+     "{tmp}/broken_level.txt, line 1, column 1: no start 'M', and column 1 has no floor to start on"),
     (["agent=dcgan", "data=mnist", "data.root={tmp}/empty", "data.download=false"],
      "mnist: missing train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz in {tmp}/empty (gzipped or not; also "
      "looked in {tmp}/empty/MNIST/raw); place the standard IDX files there or pass download=True with network "

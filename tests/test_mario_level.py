@@ -48,9 +48,9 @@ def test_every_character_parses(tmp_path):
     [
         (lambda r: r[:5] + ["--Z" + r[5][3:]] + r[6:], 6, 3, "unknown tile character 'Z'"),
         (lambda r: r[:7] + [r[7][:-2]] + r[8:], 8, 39, "expected 40"),
-        (lambda r: r[:15], 16, 1, "15 rows, expected 16"),
-        (lambda r: r + ["-" * 40], 17, 1, "17 rows"),
-        (lambda r: [x.replace("M", "-") for x in r], 1, 1, "no start"),
+        (lambda r: r + ["-" * 40], 17, 1, "17 rows, at most 16"),
+        (lambda r: [x.replace("M", "-") for x in r[:14]] + ["-" + x[1:] for x in r[14:]], 1, 1,
+         "no start 'M', and column 1 has no floor"),
         (lambda r: r[:14] + ["XX-" + r[14][3:], "XX-" + r[15][3:]], 14, 3, "no ground below"),
         (lambda r: r[:10] + ["-----M" + r[10][6:]] + r[11:], 14, 3, "second start"),
     ],
@@ -72,3 +72,80 @@ def test_builtin_and_path_levels(tmp_path):
     assert load_level(str(path)).name == "custom"
     with pytest.raises(LevelError, match="unknown level"):
         load_level("no-such-level")
+
+
+# Written by hand for these tests: every character of the Mario AI Framework's parser, in its notation.
+FRAMEWORK_LEVEL = """\
+----------------------------------------
+----------------------------------------
+----------------------------------------
+-------------------------%%%------------
+-------------------------|||------------
+------------?@Q!-------------------Y----
+---------------------------------G------
+-------------BSCLU12Do------------------
+----------------------------------------
+--------------------*------------K------
+--------------------*-------------------
+-------------tt-----*------<>-----R-----
+--M----g-----tt--T--#---k--[]--r------F-
+--------E----tt-TT--#--y---[]-----------
+XXXXXXXXXXXXXXXXXXXXXXXXXXX---XXXXXXXXXX
+XXXXXXXXXXXXXXXXXXXXXXXXXXX---XXXXXXXXXX
+"""
+
+# VGLC's Super Mario Bros notation: 14 rows, no start or exit marker, E enemies, <>[] pipes,
+# B/b cannons, Q used blocks.
+VGLC_LEVEL = """\
+------------------------------
+------------------------------
+------------------------------
+------------------------------
+--------?---------------------
+------------------------------
+------------------------------
+--------S?S-------------B-----
+------------------------b-----
+----------------<>------b-----
+----------------[]------------
+---------E---o--[]------------
+XXXXXXXXXXXXXXXXXXXXX---XXXXXX
+XXXXXXXXXXXXXXXXXXXXX---XXXXXX
+"""
+
+
+def test_every_framework_character_loads_and_plays(tmp_path):
+    from envs.mario.level import GOOMBA, KOOPA, RED_KOOPA, SPINY
+
+    path = _write(tmp_path, FRAMEWORK_LEVEL.splitlines(), "framework.txt")
+    level = read_level(path)
+    assert level.start == (2, 12) and level.has_flag and level.flag == (38, 12)
+    kinds = sorted(level.enemies[:, 2].tolist())
+    assert kinds == sorted([GOOMBA, GOOMBA, GOOMBA, KOOPA, KOOPA, RED_KOOPA, RED_KOOPA, SPINY, SPINY])
+    assert {PIPE} == {int(level.tiles[c, r]) for c, r in [(27, 11), (28, 11), (27, 12), (28, 13)]}
+    _plays(path)
+
+
+def test_a_vglc_level_loads_with_the_frameworks_defaults(tmp_path):
+    """14 rows get two rows of sky on top; no M: column 0 on its first floor; no F: the last column."""
+    path = _write(tmp_path, VGLC_LEVEL.splitlines(), "vglc.txt")
+    level = read_level(path)
+    assert level.tiles.shape == (30, 16)
+    assert level.start == (0, 13) and not level.has_flag and level.flag == (29, 13)
+    assert level.enemies.tolist() == [[9, 13, 1]]  # E: a goomba, on row 11 of the file + 2 rows of sky
+    assert (int(level.tiles[24, 9]), int(level.tiles[24, 10])) == (BRICK, BLOCK)  # the cannon is solid
+    assert int(level.tiles[16, 11]) == PIPE and int(level.tiles[17, 12]) == PIPE
+    _plays(path)
+
+
+def _plays(path: Path) -> None:
+    """The level runs in the game: a hundred steps of running right, no error."""
+    from envs.mario.env import MarioEnv
+
+    env = MarioEnv(level=str(path))
+    env.reset(seed=0)
+    for _ in range(100):
+        _, _, terminated, truncated, _ = env.step(2)
+        if terminated or truncated:
+            env.reset()
+    env.close()
