@@ -23,10 +23,10 @@ TRAINER_KEYS = ("total_steps, eval_every, checkpoint_every, log_every, stop_at, 
 
 # python -m lab ARGS  ->  the line it prints ({tmp}: the test's scratch directory)
 OVERRIDES = [
-    (["env=cartpol"], "unknown env 'cartpol'; choose one of: acrobot, atari, cartpole, gym, lunarlander, mario, "
-                      "mountaincar, mountaincar_continuous, none, pendulum, smb (did you mean 'cartpole'?)"),
+    (["env=cartpol"], "unknown env 'cartpol'; choose one of: acrobot, atari, cartpole, cartpole_novel, gym, lunarlander, "
+                      "mario, mountaincar, mountaincar_continuous, none, pendulum, smb (did you mean 'cartpole'?)"),
     (["agent=sac"], "unknown agent 'sac'; choose one of: cgan, dcgan, dqn, gan, ppo, sb3_a2c, sb3_dqn, sb3_ppo, "
-                    "sb3_sac, sngan, wgan_gp (did you mean 'sb3_sac'?)"),
+                    "sb3_recurrent_ppo, sb3_sac, sngan, wgan_gp (did you mean 'sb3_sac'?)"),
     (["data=mnistt"], "unknown data 'mnistt'; choose one of: cifar10, digits, fashion_mnist, grid25, image_folder, "
                       "mnist, none, ring8 (did you mean 'mnist'?)"),
     (["-m", "hydra/launcher=nosuch", "seed=0,1"],
