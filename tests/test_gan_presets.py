@@ -20,9 +20,15 @@ PRESETS: dict[tuple[str, str], dict[str, object]] = {
                          "lr_decay": True, "ema_beta": 0.99, "total_steps": 7000},
     ("cgan", "ring8"): {"z_dim": 2, "g_lr": 1e-3, "d_lr": 1e-3, "n_critic": 5, "r1_gamma": 1.0, "r1_every": 4,
                         "lr_decay": True, "ema_beta": 0.99, "total_steps": 7000},
+    # cgan_ring8's recipe with gan_grid25's fading R1 (cgan_grid25.yaml's header)
+    ("cgan", "grid25"): {"z_dim": 2, "batch_size": 64, "g_lr": 1e-3, "d_lr": 1e-3, "n_critic": 5, "r1_gamma": 1.0,
+                         "r1_every": 4, "r1_decay": True, "lr_decay": True, "ema_beta": 0.99, "total_steps": 7000},
     # the WGAN-GP authors' own 2-D toy penalty (wgan_gp_ring8.yaml's header)
     ("wgan_gp", "ring8"): {"z_dim": 2, "gp_weight": 0.1, "g_lr": 5e-4, "d_lr": 5e-4, "n_critic": 5, "lr_decay": True,
                            "ema_beta": 0.99, "total_steps": 5000},
+    # the same penalty with batch 128 and both lrs doubled (wgan_gp_grid25.yaml's header: 5e-4 left bridges)
+    ("wgan_gp", "grid25"): {"z_dim": 2, "batch_size": 128, "gp_weight": 0.1, "g_lr": 1e-3, "d_lr": 1e-3, "n_critic": 5,
+                            "lr_decay": True, "ema_beta": 0.99, "total_steps": 8000},
 }
 
 # what makes each agent itself: a preset may tune everything else, not these
