@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, train
 
-AGENT_KEYS = ("learner, name, policy, hidden_sizes, activation, ortho_init, lr, anneal_lr, n_steps, batch_size, n_epochs, "
+AGENT_KEYS = ("learner, name, policy, lstm_hidden, hidden_sizes, activation, ortho_init, lr, anneal_lr, n_steps, batch_size, n_epochs, "
               "gamma, gae_lambda, clip_range, clip_range_vf, ent_coef, vf_coef, max_grad_norm, normalize_advantage, "
               "target_kl, normalize_obs, normalize_reward, clip_obs, log_std_init")
 TRAINER_KEYS = ("total_steps, eval_every, checkpoint_every, log_every, stop_at, resume, device, "

@@ -131,7 +131,7 @@ def test_a_preset_the_search_path_does_not_find_is_one_line_not_silently_skipped
     assert missing.returncode == 2
     [line] = missing.stderr.strip().splitlines()
     assert line.startswith("lab: error: unknown agent_env 'tiny_best'; choose one of: ")
-    assert ", ppo_cartpole, ppo_cartpole_tuned, " in line
+    assert ", ppo_cartpole, ppo_cartpole_novel, ppo_cartpole_tuned, " in line
     assert line.endswith("; a tuning study's preset also needs 'hydra.searchpath=[file://STUDY_DIR]'")
     no_dir = cli(["hydra.searchpath=[file://runs/tune/nope]", "agent_env=nope_best", "--cfg", "job"],
                  cwd=tmp_path, timeout=120)
