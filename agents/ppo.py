@@ -56,6 +56,7 @@ class LSTMCore(nn.Module):
         super().__init__()
         self.hidden = hidden
         self.lstm = nn.LSTM(n_in, hidden)
+        self._views: tuple[np.ndarray, ...] | None = None  # numpy_step's
         for name, param in self.lstm.named_parameters():  # CleanRL's ppo_atari_lstm: orthogonal, gain 1, zero bias
             nn.init.orthogonal_(param, 1.0) if name.startswith("weight") else nn.init.zeros_(param)
 
@@ -90,8 +91,11 @@ class LSTMCore(nn.Module):
         """`step` in numpy (CPU float32 weights): the new (h, c) for inputs x [B, n_in]."""
         keep = (~first)[:, None].astype(np.float32)
         h, c = h * keep, c * keep
-        w = {k: v.detach().numpy() for k, v in self.lstm.named_parameters()}
-        gates = (x @ w["weight_ih_l0"].T + w["bias_ih_l0"]) + (h @ w["weight_hh_l0"].T + w["bias_hh_l0"])
+        if self._views is None:  # views of the weights, made once: optimizer steps and loads write in place
+            self._views = tuple(getattr(self.lstm, k).detach().numpy()
+                                for k in ("weight_ih_l0", "bias_ih_l0", "weight_hh_l0", "bias_hh_l0"))
+        w_ih, b_ih, w_hh, b_hh = self._views
+        gates = (x @ w_ih.T + b_ih) + (h @ w_hh.T + b_hh)
         i, f, g, o = np.split(gates, 4, axis=-1)
         c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
         return _sigmoid(o) * np.tanh(c), c
@@ -246,8 +250,7 @@ class PPO(Learner):
         # order) is the learner's own stream of the run seed, saved in checkpoints.
         self.rng = seeds.numpy("ppo")
         self.mirror = None
-        if not self.policy.cnn and all(NumpyMirror.supports(n) for n in (self.policy.actor, self.policy.critic)) \
-                and all(p.device.type == "cpu" for p in self.policy.parameters()):
+        if not self.policy.cnn and all(NumpyMirror.supports(n) for n in (self.policy.actor, self.policy.critic)):
             self.mirror = (NumpyMirror(self.policy.actor), NumpyMirror(self.policy.critic))
 
     def _check_memory(self, obs_itemsize: int) -> None:
