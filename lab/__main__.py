@@ -135,15 +135,11 @@ def main() -> None:
 def _run_one(argv: list[str], cfg: Any) -> int:
     """A single run, from the preflight's composition: Hydra's own run would compose it twice more
     (~0.6 s of a CartPole run's start-up) to write the same run directory."""
-    from pathlib import Path
-
-    from omegaconf import OmegaConf
-
-    from lab.rundir import claim
+    from lab.rundir import single_run_dir
     from lab.run import exit_on_error, run_one
 
     try:
-        run_dir = claim(argv, cfg) or Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+        run_dir = single_run_dir(argv, cfg)
     except LabError as exc:
         print(f"lab: error: {exc}", file=sys.stderr)
         return 2

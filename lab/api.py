@@ -43,8 +43,6 @@ def train(*overrides: str, run_dir: str | Path | None = None) -> Result:
 
     `run_dir`: where the run goes (default: a new runs/<date>/<time>_<agent>_<env|data>/, as the CLI
     names it). Raises LabError with the CLI's one-line message for bad overrides or files."""
-    from omegaconf import OmegaConf
-
     from lab import rundir
     from lab import run as lab_run
     from lab.config import CONF_DIR, register_configs, search_dirs
@@ -58,7 +56,7 @@ def train(*overrides: str, run_dir: str | Path | None = None) -> Result:
     if error:
         raise LabError(error)
     if run_dir is None:  # the CLI's name for it, created atomically
-        run_dir = rundir.claim(argv, cfg) or Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+        run_dir = rundir.single_run_dir(argv, cfg)
     result = lab_run.run_one(cfg, Path(run_dir), argv)
     return Result(run_dir=Path(run_dir), status=result["status"], steps=result["steps"], score=result.get("score"),
                   final=dict(result.get("final", {})), best=result.get("best_eval"),

@@ -148,6 +148,11 @@ def log_to_file(run_dir: Path) -> None:
         logger.addHandler(handler)
 
 
+def single_run_dir(argv: list[str], cfg: Any) -> Path:
+    """A single run's directory: claimed under the CLI's name, or the hydra.run.dir `argv` gives."""
+    return claim(argv, cfg) or Path(str(OmegaConf.select(cfg, "hydra.run.dir")))
+
+
 def claim(argv: list[str], cfg: Any) -> Path | None:
     """Hydra names the run (or sweep) directory by the second it starts, so two launches of the
     same agent and env in one second (a shell loop over seeds) would share one directory and the
