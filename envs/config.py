@@ -36,11 +36,21 @@ class MarioEnvConfig(GymEnvConfig):
     name: str = "mario"
     id: str = "lab/Mario-v0"
     num_envs: int = field(default=256, metadata={"gt": 0})
-    level: str = field(default="intro", metadata={
-        "help": "a built-in level (intro, pits, enemies, stairs), the path of a level file, or procedural"})
+    level: Any = field(default="intro", metadata={
+        "help": "a built-in level (intro, pits, enemies, stairs), the path of a level file or of a folder of "
+                "them, procedural, or a list of those ([intro,pits,DIR]): each game draws a level at every reset"})
+    train_levels: Optional[int] = field(default=None, metadata={
+        "ge": 0, "help": "level=procedural: null: one level (seed level_seed); N: the N levels with seeds "
+                         "level_seed..+N-1; 0: unbounded (new levels keep coming, see level_pool)"})
     level_seed: Optional[int] = field(default=None, metadata={
-        "ge": 0, "help": "level=procedural: the generated level's seed (null: 0); the run's seed is the top-level seed"})
-    difficulty: float = field(default=0.5, metadata={"ge": 0, "le": 1, "help": "level=procedural: difficulty in [0, 1]"})
+        "ge": 0, "help": "level=procedural: the (first) generated level's seed (null: 0); the run's seed is the "
+                         "top-level seed"})
+    difficulty: Any = field(default=0.5, metadata={
+        "ge": 0, "le": 1, "help": "level=procedural: difficulty in [0, 1], or a range [low, high] (each seed its own)"})
+    level_pool: int = field(default=64, metadata={
+        "gt": 0, "help": "train_levels=0: levels in play at once (each reset draws one of them)"})
+    level_episodes: int = field(default=8, metadata={
+        "gt": 0, "help": "train_levels=0: every this many resets, the pool's oldest level leaves for a new one"})
     obs: str = _choices("grid", ("grid", "pixels"), "grid: (16, 16) uint8 tile codes of the camera view; pixels: frames")
     grayscale: bool = False
     resolution: Optional[int] = field(default=None, metadata={"gt": 0, "help": "obs=pixels: resample to N x N"})

@@ -50,6 +50,8 @@ OVERRIDES = [
     (["env.eval_episodes=0"], "env.eval_episodes=0 is out of range: it must be > 0"),
     (["trainer.checkpoint_every=-1"], "trainer.checkpoint_every=-1 is out of range: it must be >= 0"),
     (["env.num_envs=0"], "env.num_envs=0 is out of range: it must be > 0"),
+    (["agent=ppo", "env=mario", "env.level=procedural", "env.train_levels=-1"],
+     "env.train_levels=-1 is out of range: it must be >= 0"),
     (["agent.n_steps=0"], "agent.n_steps=0 is out of range: it must be > 0"),
     (["agent.batch_size=0"], "agent.batch_size=0 is out of range: it must be > 0"),
     (["agent.batch_size=100000"], "agent.batch_size=100000 is larger than one rollout (agent.n_steps x env.num_envs "
@@ -86,10 +88,18 @@ BUILT = [
      "agent=sb3_sac cannot learn CartPole-v1: SB3 SAC needs a continuous (Box) action space, not Discrete(2)"),
     (["agent=gan", "data=ring8", "data.image_size=32"], "ring8 is a 2-D point set; image_size does not apply"),
     (["agent=ppo", "env=mario", "env.level=nosuchlevel"],
-     "unknown level 'nosuchlevel': expected one of intro, pits, enemies, stairs, 'procedural', or the path of a "
-     "level file"),
+     "unknown level 'nosuchlevel': expected one of intro, pits, enemies, stairs, 'procedural', the path of a "
+     "level file or of a folder of them, or a list of those"),
     (["agent=ppo", "env=mario", "env.level={tmp}/broken_level.txt"],
      "{tmp}/broken_level.txt, line 1, column 1: no start 'M', and column 1 has no floor to start on"),
+    (["agent=ppo", "env=mario", "env.level={tmp}/levels"],
+     "{tmp}/levels/b_broken.txt, line 2, column 4: unknown tile character 'Z'"),
+    (["agent=ppo", "env=mario", "env.level={tmp}/empty"], "{tmp}/empty: no level files (*.txt) in this folder"),
+    (["agent=ppo", "env=mario", "env.level=procedural", "env.train_levels=10", "env.difficulty=[0.8,0.2]"],
+     "difficulty range [0.8, 0.2] has low > high"),
+    (["agent=ppo", "env=mario", "env.level=[intro,procedural]", "env.train_levels=0"],
+     "train_levels=0 (unbounded procedural levels) cannot be mixed with other levels in a list; give "
+     "train_levels=N for N procedural levels"),
     (["agent=dcgan", "data=mnist", "data.root={tmp}/empty", "data.download=false"],
      "mnist: missing train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz in {tmp}/empty (gzipped or not; also "
      "looked in {tmp}/empty/MNIST/raw); place the standard IDX files there or pass download=True with network "
@@ -126,6 +136,9 @@ def scratch(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("bad")
     (tmp / "empty").mkdir()
     (tmp / "broken_level.txt").write_text("---\n--X\n")
+    (tmp / "levels").mkdir()  # a level folder with one good file and one broken one
+    (tmp / "levels" / "a_good.txt").write_text("-----\n-M--F\nXXXXX\n")
+    (tmp / "levels" / "b_broken.txt").write_text("-----\n-M-Z-\nXXXXX\n")
     batches = tmp / "cifar" / "cifar-10-batches-py"
     batches.mkdir(parents=True)
     for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):

@@ -20,8 +20,8 @@ class Game:
         for r, text in (extra or {}).items():
             rows[r] = text.ljust(width, "-")
         self.level = parse_level("\n".join(rows))
-        self.lv = LevelData(self.level, 400)
-        s = eng.make_state(1, self.level)
+        self.lv = LevelData(self.level)
+        s = eng.make_state(1, self.level.width, len(self.level.enemies))
         self.P, self.E, self.T = s["P"], s["E"], s["T"]
         eng.reset_game(0, self.P, self.E, self.T, self.lv.base, self.lv.spawns, self.lv.n_spawns,
                        self.lv.start_x, self.lv.start_y, 400)

@@ -32,7 +32,7 @@ def test_env_mario_composes_with_its_preset_and_typed_keys() -> None:
     ("env.obs=rgb", "env.obs=rgb is not a valid choice; choose one of: grid, pixels"),
     ("env.actions=left", "env.actions=left is not a valid choice; choose one of: simple, right_only, complex"),
     ("env.frame_skip=0", "env.frame_skip=0 is out of range: it must be > 0"),
-    ("env.difficulty=2", "env.difficulty=2.0 is out of range: it must be <= 1"),
+    ("env.difficulty=2", "env.difficulty=2 is out of range: it must be <= 1"),
 ])
 def test_bad_mario_setting_is_one_line(override: str, expected: str) -> None:
     from lab.config import validate

@@ -32,6 +32,8 @@ def _weights(run_dir: Path) -> dict:
     ("pendulum", ["env.num_envs=2", "agent.n_steps=64", "agent.batch_size=64",   # continuous, normalisers
                   "agent.normalize_obs=true", "agent.normalize_reward=true"]),
     ("cartpole_novel", ["agent.n_epochs=2"]),  # the LSTM policy: its state mid-episode is in the checkpoint
+    ("mario", ["env.level=procedural", "env.train_levels=0", "env.level_pool=4", "env.level_episodes=2",  # level
+               "env.num_envs=16", "agent.n_steps=32", "agent.batch_size=128"]),  # stream: which level, its RNG
 ])
 def test_half_resume_half_equals_one_go(env: str, extra: list[str], tmp_path: Path) -> None:
     over = [f"env={env}", "trainer.total_steps=4096", "trainer.eval_every=1024", "env.eval_episodes=2",

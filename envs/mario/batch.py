@@ -13,7 +13,7 @@ import numpy as np
 
 from envs.mario._jit import njit
 from envs.mario.engine import (
-    ACTIVE, ALIVE, DEAD, EKIND, ESTATE, EX, EY, PCAM, PPREV_BTN, PSTATUS, PSTEPS, PX, PY,
+    ACTIVE, ALIVE, DEAD, EKIND, ESTATE, EX, EY, PCAM, PPREV_BTN, PSTATUS, PSTEPS, PWIDTH, PX, PY,
     SHIFT, TIMEUP, WON, game_frame, rand_unit, reset_game,
 )
 from envs.mario.level import (
@@ -46,43 +46,91 @@ PLAYER_CODE = GRID_CODES["player"]
 SOLID_CODE = GRID_CODES["solid"]
 
 
-class LevelData:
-    """A level as the kernels take it (arrays and ints), built once per env."""
+# The integers of a level the kernels read, one row per game in `GameLevels.ints`.
+LW, LNS, LSX, LSY, LFX, LFC, LFT, LFR = range(8)  # width, spawns, start x/y, flag x, flag grid col/top/row
 
-    def __init__(self, level: Level, time_limit: int):
+
+class LevelData:
+    """A level as the kernels take it (arrays and ints), built once per level."""
+
+    def __init__(self, level: Level):
         from envs.mario.engine import level_arrays
 
         self.level = level
         self.base, self.spawns, self.start_x, self.start_y, self.flag_x = level_arrays(level)
         self.n_spawns = len(level.enemies)
-        self.time_limit = int(time_limit)
         fc, fr = level.flag
         # The pole's rows in the grid (same span as the picture draws).
-        self.flag_col = fc if level.has_flag else -1
-        self.flag_top = max(fr - 9, 1)
-        self.flag_row = fr
+        flag_col = fc if level.has_flag else -1
+        self.ints = np.array([level.width, self.n_spawns, self.start_x, self.start_y, self.flag_x, flag_col,
+                              max(fr - 9, 1), fr], dtype=np.int64)
+
+
+class GameLevels:
+    """Which level each game of a batch plays, as the kernels read it: row i of every array is game
+    i's level (its tiles padded to the widest level so far). A game takes its level's arrays when it
+    is assigned one; the kernels copy them into the game's state at its next reset."""
+
+    def __init__(self, num_envs: int, width: int = 1, n_enemies: int = 1):
+        self.base = np.zeros((num_envs, width, 16), dtype=np.uint8)
+        self.spawns = np.zeros((num_envs, max(n_enemies, 1), 3), dtype=np.int64)
+        self.ints = np.zeros((num_envs, 8), dtype=np.int64)
+        self.data: list[LevelData | None] = [None] * num_envs
+
+    @property
+    def width(self) -> int:
+        return self.base.shape[1]
+
+    @property
+    def n_enemies(self) -> int:
+        return self.spawns.shape[1]
+
+    def grow(self, width: int, n_enemies: int) -> None:
+        """Room for levels up to `width` tiles with `n_enemies` spawns (existing rows kept)."""
+        n = self.base.shape[0]
+        if width > self.width:
+            base = np.zeros((n, width, 16), dtype=np.uint8)
+            base[:, : self.width] = self.base
+            self.base = base
+        if n_enemies > self.n_enemies:
+            spawns = np.zeros((n, n_enemies, 3), dtype=np.int64)
+            spawns[:, : self.n_enemies] = self.spawns
+            self.spawns = spawns
+
+    def assign(self, i: int, data: LevelData) -> None:
+        """Game i plays `data`'s level from its next reset on (call grow first if it may not fit)."""
+        w, ns = data.base.shape[0], data.spawns.shape[0]
+        self.base[i, :w] = data.base
+        self.spawns[i, :ns] = data.spawns
+        self.spawns[i, ns:] = 0
+        self.ints[i] = data.ints
+        self.data[i] = data
 
 
 @njit
-def reset_batch(envs, P, E, T, base, spawns, n_spawns, start_x, start_y, time_limit):
+def reset_batch(envs, P, E, T, lbase, lspawn, lint, time_limit):
     for k in range(envs.shape[0]):
-        reset_game(envs[k], P, E, T, base, spawns, n_spawns, start_x, start_y, time_limit)
+        i = envs[k]
+        reset_game(i, P, E, T, lbase[i, : lint[i, LW]], lspawn[i], lint[i, LNS], lint[i, LSX], lint[i, LSY],
+                   time_limit)
 
 
 @njit
-def step_batch(actions, needs_reset, P, E, T, rng, buttons, base, spawns, n_spawns, start_x,
-               start_y, flag_x, time_limit, frame_skip, sticky, flag_bonus, max_steps,
-               rewards, terminated, truncated):
-    """One agent step for every game; a game flagged `needs_reset` is reset instead
-    (its action ignored, reward 0, not done) - gymnasium's NEXT_STEP autoreset."""
+def step_batch(actions, needs_reset, P, E, T, rng, buttons, lbase, lspawn, lint, time_limit, frame_skip, sticky,
+               flag_bonus, max_steps, rewards, terminated, truncated):
+    """One agent step for every game; a game flagged `needs_reset` is reset instead (its action
+    ignored, reward 0, not done) - gymnasium's NEXT_STEP autoreset. Game i plays the level in row i
+    of lbase/lspawn/lint (`GameLevels`)."""
     for i in range(actions.shape[0]):
         if needs_reset[i]:
-            reset_game(i, P, E, T, base, spawns, n_spawns, start_x, start_y, time_limit)
+            reset_game(i, P, E, T, lbase[i, : lint[i, LW]], lspawn[i], lint[i, LNS], lint[i, LSX], lint[i, LSY],
+                       time_limit)
             rewards[i] = 0.0
             terminated[i] = False
             truncated[i] = False
             continue
         btn = buttons[actions[i]]
+        flag_x = lint[i, LFX]
         r = 0.0
         for _ in range(frame_skip):
             b = btn
@@ -123,10 +171,11 @@ def fill_stack(out, fresh):
 
 
 @njit
-def grid_obs(out, slot, P, E, T, flag_col, flag_top, flag_row):
+def grid_obs(out, slot, P, E, T, lint):
     """out[i, slot] ([16, 16] uint8): the camera's view in GRID_CODES, enemies and player marked."""
-    W = T.shape[1]
     for i in range(out.shape[0]):
+        W = P[i, PWIDTH]
+        flag_col, flag_top, flag_row = lint[i, LFC], lint[i, LFT], lint[i, LFR]
         g = out[i, slot]
         c0 = (P[i, PCAM] + 8) // 16
         for j in range(16):

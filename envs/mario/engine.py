@@ -66,7 +66,8 @@ PX, PY, PVX, PVY = 0, 1, 2, 3  # hitbox top-left (subpixels) and velocity
 PGROUND, PJUMPING, PHOLD_G, PFALL_G = 4, 5, 6, 7
 PFACING, PPREV_BTN, PCAM, PCOINS, PSCORE = 8, 9, 10, 11, 12
 PTIME, PCLOCK, PSTATUS, PSTEPS, PWALK, PKILLS = 13, 14, 15, 16, 17, 18
-NP = 19
+PWIDTH = 19  # the width in tiles of the level game i plays (games of one batch may play different levels)
+NP = 20
 PLAYER_W, PLAYER_H = 12, 16  # hitbox in pixels (sprite is 16x16, drawn 2 px left)
 
 # Game status (P[:, PSTATUS]).
@@ -84,13 +85,14 @@ GIVES_COIN = np.zeros(NUM_TILES, dtype=np.bool_)
 GIVES_COIN[[BRICK_COIN, QUESTION, HIDDEN]] = True
 
 
-def make_state(num_envs: int, level: Level) -> dict[str, np.ndarray]:
-    """Zeroed state arrays for `num_envs` games of `level` (call reset_game on each)."""
-    ne = max(len(level.enemies), 1)  # numba wants a non-empty axis
+def make_state(num_envs: int, width: int, n_enemies: int) -> dict[str, np.ndarray]:
+    """Zeroed state arrays for `num_envs` games of levels up to `width` tiles wide with up to
+    `n_enemies` enemies (call reset_game on each). Tile columns past a game's own level width and
+    enemy slots past its level's spawns are never read, so a batch can mix levels of any size."""
     return {
         "P": np.zeros((num_envs, NP), dtype=np.int64),
-        "E": np.zeros((num_envs, ne, NEF), dtype=np.int64),
-        "T": np.zeros((num_envs, level.width, 16), dtype=np.uint8),
+        "E": np.zeros((num_envs, max(n_enemies, 1), NEF), dtype=np.int64),  # numba wants a non-empty axis
+        "T": np.zeros((num_envs, width, 16), dtype=np.uint8),
         "rng": np.zeros(num_envs, dtype=np.uint64),
     }
 
@@ -131,15 +133,19 @@ def rand_unit(rng: np.ndarray, i: int) -> float:
 
 @njit
 def reset_game(i, P, E, T, base, spawns, n_spawns, start_x, start_y, time_limit):
-    """Put game i at the level start: fresh tiles, dormant enemies, full timer."""
-    T[i, :, :] = base
+    """Put game i at the start of the level whose tiles are `base` ([width, 16]): fresh tiles,
+    dormant enemies, full timer."""
+    w = base.shape[0]
+    T[i, :w, :] = base
+    T[i, w:, :] = BLOCK  # past the level's end (never read: tile_at treats it as outside)
     P[i, :] = 0
+    P[i, PWIDTH] = w
     P[i, PX] = start_x << SHIFT
     P[i, PY] = start_y << SHIFT
     P[i, PFACING] = 1
     P[i, PFALL_G] = 0x700
     P[i, PTIME] = time_limit
-    P[i, PCAM] = min(max(start_x - CAMERA_LEAD, 0), max(base.shape[0] * 16 - SCREEN_W, 0))
+    P[i, PCAM] = min(max(start_x - CAMERA_LEAD, 0), max(w * 16 - SCREEN_W, 0))
     E[i, :, :] = 0
     for e in range(n_spawns):
         E[i, e, EKIND] = spawns[e, 2]
@@ -149,9 +155,10 @@ def reset_game(i, P, E, T, base, spawns, n_spawns, start_x, start_y, time_limit)
 
 
 @njit
-def tile_at(T, i, tx, ty):
-    """Tile id at (column, row); outside the level: walls at the sides, sky above/below."""
-    if tx < 0 or tx >= T.shape[1]:
+def tile_at(T, i, W, tx, ty):
+    """Tile id at (column, row) of game i's level (W tiles wide); outside it: walls at the
+    sides, sky above/below."""
+    if tx < 0 or tx >= W:
         return BLOCK
     if ty < 0 or ty >= 16:
         return EMPTY
@@ -258,7 +265,7 @@ def _player_vertical(i, btn, P):
 @njit
 def _move_player(i, P, E, T):
     """Move the player one axis at a time and resolve tile collisions."""
-    W = T.shape[1]
+    W = P[i, PWIDTH]
     # Horizontal.
     # The hitbox covers subpixels [x, x + w*SUB): its last pixel is (x + w*SUB - 1) >> SHIFT.
     x = P[i, PX] + P[i, PVX]
@@ -268,14 +275,14 @@ def _move_player(i, P, E, T):
     if P[i, PVX] > 0:
         col = ((x + PLAYER_W * SUB - 1) >> SHIFT) // 16
         for r in range(r0, r1 + 1):
-            if SOLID[tile_at(T, i, col, r)]:
+            if SOLID[tile_at(T, i, W, col, r)]:
                 x = (col * 16 - PLAYER_W) << SHIFT
                 P[i, PVX] = 0
                 break
     elif P[i, PVX] < 0:
         col = px // 16
         for r in range(r0, r1 + 1):
-            if SOLID[tile_at(T, i, col, r)]:
+            if SOLID[tile_at(T, i, W, col, r)]:
                 x = ((col + 1) * 16) << SHIFT
                 P[i, PVX] = 0
                 break
@@ -301,7 +308,7 @@ def _move_player(i, P, E, T):
     if P[i, PVY] >= 0:
         row = ((y + PLAYER_H * SUB - 1) >> SHIFT) // 16
         for c in range(c0, c1 + 1):
-            t = tile_at(T, i, c, row)
+            t = tile_at(T, i, W, c, row)
             # One-way platforms only hold a player who was above them.
             if SOLID[t] or (t == PLATFORM and ((old_y + PLAYER_H * SUB - 1) >> SHIFT) < row * 16):
                 y = (row * 16 - PLAYER_H) << SHIFT
@@ -316,7 +323,7 @@ def _move_player(i, P, E, T):
         cc = (px + PLAYER_W // 2) // 16
         for k in range(2):
             c = cc if k == 0 else (c1 if cc == c0 else c0)
-            t = tile_at(T, i, c, row)
+            t = tile_at(T, i, W, c, row)
             if SOLID[t] or (t == HIDDEN and old_py >= (row + 1) * 16):
                 hit = c
                 break
@@ -331,14 +338,14 @@ def _move_player(i, P, E, T):
     py = y >> SHIFT
     for c in range(c0, c1 + 1):
         for r in range(py // 16, ((y + PLAYER_H * SUB - 1) >> SHIFT) // 16 + 1):
-            if tile_at(T, i, c, r) == COIN:
+            if tile_at(T, i, W, c, r) == COIN:
                 T[i, c, r] = EMPTY
                 P[i, PCOINS] += 1
                 P[i, PSCORE] += 200
 
 
 @njit
-def _move_enemy(i, e, T, E):
+def _move_enemy(i, e, T, E, W):
     """Walk, fall, reverse at walls (and, for red koopas, at ledges)."""
     kind = E[i, e, EKIND]
     vy = min(E[i, e, EVY] + ENEMY_GRAVITY, ENEMY_MAX_FALL)
@@ -350,7 +357,7 @@ def _move_enemy(i, e, T, E):
     E[i, e, EGROUND] = 0
     row = ((y + 16 * SUB - 1) >> SHIFT) // 16
     for c in range(c0, c1 + 1):
-        t = tile_at(T, i, c, row)
+        t = tile_at(T, i, W, c, row)
         if SOLID[t] or t == PLATFORM:
             y = (row * 16 - 16) << SHIFT
             vy = 0
@@ -368,7 +375,7 @@ def _move_enemy(i, e, T, E):
     r1 = (ey + 15) // 16
     col = (ex + 13) // 16 if vx > 0 else (ex + 2) // 16
     for r in range(r0, r1 + 1):
-        if SOLID[tile_at(T, i, col, r)]:
+        if SOLID[tile_at(T, i, W, col, r)]:
             x = E[i, e, EX]
             vx = -vx
             break
@@ -376,7 +383,7 @@ def _move_enemy(i, e, T, E):
     if kind == RED_KOOPA and E[i, e, EGROUND] == 1 and vx == E[i, e, EVX]:
         ahead = ((x >> SHIFT) + 15) // 16 if vx > 0 else (x >> SHIFT) // 16
         below = (ey + 16) // 16
-        t = tile_at(T, i, ahead, below)
+        t = tile_at(T, i, W, ahead, below)
         if not (SOLID[t] or t == PLATFORM):
             x = E[i, e, EX]
             vx = -vx
@@ -407,7 +414,7 @@ def _enemies(i, P, E, T, vy_moving):
                 break
             E[i, e, ESTATE] = ACTIVE
             E[i, e, EVX] = -ENEMY_SPEED
-        _move_enemy(i, e, T, E)
+        _move_enemy(i, e, T, E, P[i, PWIDTH])
         ex = E[i, e, EX] >> SHIFT
         ey = E[i, e, EY] >> SHIFT
         if ey >= WORLD_H or ex < cam - 64 or ex > cam + SCREEN_W + 96:
@@ -475,7 +482,7 @@ def game_frame(i, btn, P, E, T, flag_x, flag_bonus):
     if P[i, PVX] != 0 and P[i, PGROUND] == 1:
         P[i, PWALK] += 1
     # The camera follows the player to the right only.
-    W = T.shape[1]
+    W = P[i, PWIDTH]
     px = P[i, PX] >> SHIFT
     cam = min(px - CAMERA_LEAD, W * 16 - SCREEN_W)
     if cam > P[i, PCAM]:

@@ -42,9 +42,13 @@ class MarioEnv(gym.Env):
         self.metadata = {**self.metadata, "render_fps": FPS // self._vec.frame_skip}
         self.observation_space = self._vec.single_observation_space
         self.action_space = self._vec.single_action_space
-        self.level = self._vec.level
         self._window = None
         self._clock = None
+
+    @property
+    def level(self):
+        """The level this game plays (with a level set: the current episode's)."""
+        return self._vec.level
 
     @property
     def actions(self) -> list[list[str]]:

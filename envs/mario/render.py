@@ -289,11 +289,15 @@ class Renderer:
         self.bg = np.ascontiguousarray(full[ys][:, gxs])
         self.base = np.ascontiguousarray(level.tiles)
 
-    def draw(self, out: np.ndarray, P: np.ndarray, E: np.ndarray, T: np.ndarray, slot: int = 0) -> None:
-        """Draw every game i into out[i, slot] (out: C-contiguous [N, K, H, W, C] uint8)."""
+    def draw(self, out: np.ndarray, P: np.ndarray, E: np.ndarray, T: np.ndarray, slot: int = 0,
+             games: np.ndarray | None = None) -> None:
+        """Draw game i into out[i, slot] (out: C-contiguous [N, K, H, W, C] uint8) for every game, or
+        for the `games` (indices) that play this renderer's level."""
         n, k, h, w, c = out.shape
+        if games is None:
+            games = np.arange(n, dtype=np.int64)
         # The background copy works on flat rows (numba copies 1-D slices fastest).
-        draw_frames(out, out.reshape(n, k, h, w * c), slot, P, E, T, self.base,
+        draw_frames(out, out.reshape(n, k, h, w * c), slot, games, P, E, T, self.base,
                     self.bg.reshape(h, -1), self.art, self.tile_mask, self.sprites,
                     self.sprite_mask, self.sprite_h)
 
@@ -321,12 +325,13 @@ def _blit(o, img, mask, h, wx, wy, flip, gcam):
 
 
 @njit
-def draw_frames(out, out_rows, slot, P, E, T, base, bg_rows, art, tile_mask, sprites, sprite_mask, sprite_h):
+def draw_frames(out, out_rows, slot, games, P, E, T, base, bg_rows, art, tile_mask, sprites, sprite_mask, sprite_h):
     H = out.shape[2]
     Wo = out.shape[3]
     C = out.shape[4]
-    W = T.shape[1]
-    for i in range(out.shape[0]):
+    W = base.shape[0]
+    for k in range(games.shape[0]):
+        i = games[k]
         # Integer indexing keeps numba's C layout: fast, stride-free inner loops.
         o = out[i, slot]
         cam = P[i, PCAM]

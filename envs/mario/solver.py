@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.mario.actions import action_buttons, resolve_actions
-from envs.mario.batch import LevelData, reset_batch, step_batch
+from envs.mario.batch import GameLevels, LevelData, reset_batch, step_batch
 from envs.mario.engine import PSTATUS, PVX, PX, PY, WON, make_state, seed_rng
 from envs.mario.level import Level
 
@@ -24,16 +24,18 @@ class _Games:
     """`n` games of one level on the batch engine: reset, step, copy by index."""
 
     def __init__(self, level: Level, n: int, actions: str, frame_skip: int, time_limit: int) -> None:
-        self.n, self.frame_skip = n, frame_skip
-        self.lv = LevelData(level, time_limit)
+        self.n, self.frame_skip, self.time_limit = n, frame_skip, time_limit
+        data = LevelData(level)
+        self.lv = GameLevels(n, level.width, len(level.enemies))
+        for i in range(n):
+            self.lv.assign(i, data)
         self.buttons = action_buttons(resolve_actions(actions))
-        self.state = make_state(n, level)
+        self.state = make_state(n, level.width, len(level.enemies))
         self.all = np.arange(n, dtype=np.int64)
         for i in range(n):  # MarioVectorEnv.reset(seed=0): game i seeded with i
             seed_rng(self.state["rng"], i, i)
         lv, s = self.lv, self.state
-        reset_batch(self.all, s["P"], s["E"], s["T"], lv.base, lv.spawns, lv.n_spawns, lv.start_x, lv.start_y,
-                    lv.time_limit)
+        reset_batch(self.all, s["P"], s["E"], s["T"], lv.base, lv.spawns, lv.ints, time_limit)
         self.needs_reset = np.zeros(n, dtype=np.bool_)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +45,8 @@ class _Games:
         truncated = np.empty(self.n, dtype=np.bool_)
         lv, s = self.lv, self.state
         step_batch(np.asarray(actions, dtype=np.int64), self.needs_reset.copy(), s["P"], s["E"], s["T"], s["rng"],
-                   self.buttons, lv.base, lv.spawns, lv.n_spawns, lv.start_x, lv.start_y, lv.flag_x, lv.time_limit,
-                   self.frame_skip, 0.0, 50.0, 0, rewards, terminated, truncated)
+                   self.buttons, lv.base, lv.spawns, lv.ints, self.time_limit, self.frame_skip, 0.0, 50.0, 0,
+                   rewards, terminated, truncated)
         self.needs_reset = terminated | truncated
         return self.needs_reset.copy(), s["P"][:, PSTATUS] == WON
 

@@ -7,8 +7,13 @@ terminated/truncated one resets that game, ignores its action and returns reward
 terminated=truncated=False. `get_state()`/`set_state()` give exact checkpoints.
 
 Keyword arguments (shared with the single env `MarioEnv`):
-    level        "intro" | "pits" | "enemies" | "stairs" | "procedural" | a file path
-    seed, difficulty   the procedural level's seed and difficulty in [0, 1]
+    level        "intro" | "pits" | "enemies" | "stairs" | "procedural" | a file path | a folder of
+                 level files | a list of those: each game plays its own level, a new one drawn at
+                 every reset (envs/mario/supply.py)
+    train_levels level="procedural": None: one level (seed `seed`); N: the N levels with seeds
+                 seed..seed+N-1; 0: unbounded (a stream of new levels through a pool)
+    seed, difficulty   the first procedural seed, and the difficulty: a value in [0, 1] or [low, high]
+    level_pool, level_episodes   train_levels=0: pool size; resets between new levels
     obs          "grid": uint8 [16, 16] codes of the camera view (`GRID_CODES`)
                  "pixels": uint8 RGB [240, 256, 3], or [H, W] with grayscale=True
     grayscale    pixels as one luma channel
@@ -27,6 +32,7 @@ Keyword arguments (shared with the single env `MarioEnv`):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -35,12 +41,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.mario.actions import action_buttons, resolve_actions
-from envs.mario.batch import NUM_CODES, LevelData, fill_stack, grid_obs, reset_batch, shift_stack, step_batch
+from envs.mario.batch import NUM_CODES, GameLevels, fill_stack, grid_obs, reset_batch, shift_stack, step_batch
 from envs.mario.engine import (
-    DEAD, PCOINS, PSCORE, PSTATUS, PTIME, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
+    DEAD, NP, PCOINS, PSCORE, PSTATUS, PTIME, PWIDTH, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
 )
-from envs.mario.catalog import load_level
 from envs.mario.level import BUILTIN_LEVELS, Level
+from envs.mario.supply import LevelSupply, _key
 from envs.mario.render import SCREEN_H, SCREEN_W, Renderer
 from lab.core.rng import generator_state, numpy_generator
 
@@ -64,7 +70,7 @@ class MarioVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        level: str | Level = "intro",
+        level: str | Level | list[str] = "intro",
         obs: str = "grid",
         actions: str | list[list[str]] = "simple",
         frame_skip: int = 4,
@@ -76,7 +82,10 @@ class MarioVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         flag_bonus: float = 50.0,
         seed: int | None = None,
-        difficulty: float = 0.5,
+        difficulty: float | list[float] = 0.5,
+        train_levels: int | None = None,
+        level_pool: int = 64,
+        level_episodes: int = 8,
         render_mode: str | None = None,
     ):
         if obs not in ("grid", "pixels"):
@@ -88,7 +97,8 @@ class MarioVectorEnv(VectorEnv):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.num_envs = int(num_envs)
-        self.level = load_level(level, seed=seed, difficulty=difficulty)
+        self.supply = LevelSupply(level, train_levels=train_levels, difficulty=difficulty, level_seed=seed,
+                                  pool=level_pool, level_episodes=level_episodes)
         self.obs_kind = obs
         self.action_set = resolve_actions(actions)
         self.frame_skip = int(frame_skip)
@@ -98,23 +108,28 @@ class MarioVectorEnv(VectorEnv):
         self.flag_bonus = float(flag_bonus)
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": FPS // self.frame_skip}
-        self._lvl = LevelData(self.level, time_limit)
+        self.time_limit = int(time_limit)
         self._buttons = action_buttons(self.action_set)
-        self._state = make_state(self.num_envs, self.level)
+        self._levels = GameLevels(self.num_envs)
+        self._keys: list[tuple] = [()] * self.num_envs  # the level each game plays (supply keys)
+        self._state = make_state(self.num_envs, 1, 1)  # grown to fit the levels as they come
+        if self.supply.fixed:
+            self._assign(np.arange(self.num_envs))
         self._needs_reset = np.zeros(self.num_envs, dtype=np.bool_)
         self._all = np.arange(self.num_envs, dtype=np.int64)
-        self._render_renderer: Renderer | None = None
+        self._render_renderers: dict[tuple, Renderer] = {}
 
         # Observation layout: frames are drawn into buf[:, -1]; the exposed shape drops
         # the stack axis when frame_stack == 1 and the channel axis for grayscale.
         if obs == "grid":
-            self._renderer = None
+            self._renderers = None
             frame = (16, 16)
             high = NUM_CODES - 1
         else:
             h, w = _resolution(resolution)
-            self._renderer = Renderer(self.level, h, w, grayscale)
-            frame = (h, w, self._renderer.channels)
+            self._resolution, self._grayscale = (h, w), grayscale
+            self._renderers: OrderedDict[tuple, Renderer] | None = OrderedDict()
+            frame = (h, w, 1 if grayscale else 3)
             high = 255
         self._buf_shape = (self.num_envs, self.frame_stack, *frame)
         shape = frame[:2] if (obs == "pixels" and grayscale) else frame
@@ -135,14 +150,64 @@ class MarioVectorEnv(VectorEnv):
         if k > 1:
             shift_stack(out.reshape(n, k, -1), self._obs.reshape(n, k, -1), fresh)
         P, E, T = self._state["P"], self._state["E"], self._state["T"]
-        if self._renderer is None:
-            grid_obs(out, k - 1, P, E, T, self._lvl.flag_col, self._lvl.flag_top, self._lvl.flag_row)
-        else:
-            self._renderer.draw(out, P, E, T, k - 1)
+        if self._renderers is None:
+            grid_obs(out, k - 1, P, E, T, self._levels.ints)
+        elif self.supply.fixed:
+            self._renderer(self._keys[0]).draw(out, P, E, T, k - 1)
+        else:  # one pre-rendered background per level: draw the games of each level together
+            groups: dict[tuple, list[int]] = {}
+            for i, key in enumerate(self._keys):
+                groups.setdefault(key, []).append(i)
+            for key, games in groups.items():
+                self._renderer(key).draw(out, P, E, T, k - 1, np.array(games, dtype=np.int64))
         if k > 1:
             fill_stack(out.reshape(n, k, -1), fresh)
         self._obs = out
         return out.reshape((self.num_envs, *self._obs_shape))
+
+    def _renderer(self, key: tuple) -> Renderer:
+        """The renderer of a level (its background pre-rendered once; the 64 most recent kept)."""
+        r = self._renderers.get(key)
+        if r is None:
+            h, w = self._resolution
+            r = self._renderers[key] = Renderer(self.supply.data(key).level, h, w, self._grayscale)
+            if len(self._renderers) > 64:
+                self._renderers.popitem(last=False)
+        else:
+            self._renderers.move_to_end(key)
+        return r
+
+    def _assign(self, games: np.ndarray) -> None:
+        """Give each of `games` its next level from the supply (played from its next reset on)."""
+        for i in games:
+            key, data = self.supply.draw()
+            self._fit(data.level.width, len(data.level.enemies))
+            self._levels.assign(int(i), data)
+            self._keys[int(i)] = key
+
+    def _fit(self, width: int, n_enemies: int) -> None:
+        """Grow the state arrays so a level of this size fits (padding is never read)."""
+        s = self._state
+        if width > s["T"].shape[1]:
+            T = np.zeros((self.num_envs, width, 16), dtype=np.uint8)
+            T[:, : s["T"].shape[1]] = s["T"]
+            s["T"] = T
+        if n_enemies > s["E"].shape[1]:
+            E = np.zeros((self.num_envs, n_enemies, s["E"].shape[2]), dtype=np.int64)
+            E[:, : s["E"].shape[1]] = s["E"]
+            s["E"] = E
+        self._levels.grow(width, n_enemies)
+
+    @property
+    def level(self) -> Level:
+        """The level game 0 plays (the level of every game when the env plays one level)."""
+        return self._levels.data[0].level if self._levels.data[0] is not None else self.supply.data(
+            self.supply.keys[0]).level
+
+    @property
+    def levels(self) -> list[Level]:
+        """The level each game plays."""
+        return [d.level for d in self._levels.data]
 
     def _info(self) -> dict[str, Any]:
         P = self._state["P"]
@@ -178,9 +243,12 @@ class MarioVectorEnv(VectorEnv):
         rng = self._state["rng"]
         for i, s in enumerate(seeds):
             seed_rng(rng, i, s)
-        lv = self._lvl
+        if not self.supply.fixed:
+            self.supply.seed(seeds[0])
+            self._assign(self._all)
+        lv = self._levels
         P, E, T = self._state["P"], self._state["E"], self._state["T"]
-        reset_batch(self._all, P, E, T, lv.base, lv.spawns, lv.n_spawns, lv.start_x, lv.start_y, lv.time_limit)
+        reset_batch(self._all, P, E, T, lv.base, lv.spawns, lv.ints, self.time_limit)
         self._needs_reset[:] = False
         obs = self._observe(np.ones(self.num_envs, dtype=np.bool_))
         return obs, self._info()
@@ -193,11 +261,13 @@ class MarioVectorEnv(VectorEnv):
         terminated = np.empty(self.num_envs, dtype=np.bool_)
         truncated = np.empty(self.num_envs, dtype=np.bool_)
         fresh = self._needs_reset.copy()
-        lv = self._lvl
+        if not self.supply.fixed and fresh.any():
+            self._assign(np.flatnonzero(fresh))  # the games this step resets start their next level
+        lv = self._levels
         s = self._state
-        step_batch(actions, fresh, s["P"], s["E"], s["T"], s["rng"], self._buttons, lv.base, lv.spawns,
-                   lv.n_spawns, lv.start_x, lv.start_y, lv.flag_x, lv.time_limit, self.frame_skip,
-                   self.sticky_actions, self.flag_bonus, self.max_episode_steps, rewards, terminated, truncated)
+        step_batch(actions, fresh, s["P"], s["E"], s["T"], s["rng"], self._buttons, lv.base, lv.spawns, lv.ints,
+                   self.time_limit, self.frame_skip, self.sticky_actions, self.flag_bonus, self.max_episode_steps,
+                   rewards, terminated, truncated)
         self._needs_reset = terminated | truncated
         obs = self._observe(fresh)
         return obs, rewards, terminated, truncated, self._info()
@@ -206,11 +276,18 @@ class MarioVectorEnv(VectorEnv):
         """rgb_array: one 240x256x3 frame per game."""
         if self.render_mode is None:
             return None
-        if self._render_renderer is None:
-            self._render_renderer = Renderer(self.level)
         frames = np.empty((self.num_envs, 1, SCREEN_H, SCREEN_W, 3), dtype=np.uint8)
         s = self._state
-        self._render_renderer.draw(frames, s["P"], s["E"], s["T"])
+        groups: dict[tuple, list[int]] = {}
+        for i, key in enumerate(self._keys):
+            groups.setdefault(key, []).append(i)
+        for key, games in groups.items():
+            r = self._render_renderers.get(key)
+            if r is None:
+                if len(self._render_renderers) >= 16:
+                    self._render_renderers.clear()
+                r = self._render_renderers[key] = Renderer(self.supply.data(key).level)
+            r.draw(frames, s["P"], s["E"], s["T"], 0, np.array(games, dtype=np.int64))
         return tuple(frames[:, 0])
 
     # --- exact checkpoints ------------------------------------------------------------
@@ -221,29 +298,50 @@ class MarioVectorEnv(VectorEnv):
         state["needs_reset"] = self._needs_reset.copy()
         state["obs"] = self._obs.copy()
         state["num_envs"] = self.num_envs
-        state["level"] = self.level.name
-        state["level_width"] = self.level.width
+        state["level"] = self.supply.name
+        if not self.supply.fixed:
+            state["level_keys"] = [list(k) for k in self._keys]
+            state["supply"] = self.supply.state_dict()
         if self._np_random is not None:
             state["np_random"] = generator_state(self._np_random)  # the one convention (lab.core.runtime)
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a `get_state()` dict (same num_envs, level and obs settings)."""
-        if state["num_envs"] != self.num_envs or state["level"] != self.level.name:
+        if state["num_envs"] != self.num_envs or state["level"] != self.supply.name:
             raise ValueError(
                 f"state is for {state['num_envs']} games of level {state['level']!r}; this env has "
-                f"{self.num_envs} of {self.level.name!r}"
+                f"{self.num_envs} of {self.supply.name!r}"
             )
-        for k, v in self._state.items():
-            if state[k].shape != v.shape:
-                raise ValueError(f"state[{k!r}] has shape {state[k].shape}, expected {v.shape}")
-            v[...] = state[k]
+        P = state["P"]
+        if P.shape[1] == NP - 1:  # saved before games carried their level's width (one level for all)
+            P = np.concatenate([P, np.full((self.num_envs, 1), self.level.width, dtype=P.dtype)], axis=1)
+        if not self.supply.fixed:
+            self.supply.load_state_dict(state["supply"])
+            keys = [_key(k) for k in state["level_keys"]]
+            for i, key in enumerate(keys):
+                data = self.supply.data(key)
+                self._fit(data.level.width, len(data.level.enemies))
+                self._levels.assign(i, data)
+            self._keys = keys
+        for k, v in list(self._state.items()):
+            saved = P if k == "P" else state[k]
+            # T and E are as wide as the widest level so far (columns past a game's level are never read)
+            flexible = k in ("T", "E")
+            if saved.shape[0] != v.shape[0] or saved.shape[2 if flexible else 1:] != v.shape[2 if flexible else 1:]:
+                raise ValueError(f"state[{k!r}] has shape {saved.shape}, expected {v.shape}")
+            self._state[k] = saved.astype(v.dtype, copy=True)
+        self._levels.grow(self._state["T"].shape[1], self._state["E"].shape[1])
         if state["obs"].shape != self._obs.shape:
             raise ValueError(f"state['obs'] has shape {state['obs'].shape}, expected {self._obs.shape}")
         self._obs = state["obs"].copy()
         self._needs_reset = state["needs_reset"].copy()
         if "np_random" in state:
             self._np_random = numpy_generator(state["np_random"])
+
+    def close(self, **kwargs: Any) -> None:
+        self.supply.close()
+        super().close(**kwargs)
 
     @property
     def stage(self) -> int:

@@ -1,0 +1,380 @@
+"""Which level each game plays: one level, a fixed set of levels, or an endless stream of new ones.
+
+A `LevelSupply` hands the vector env a level for every reset. What it supplies comes from the
+env's `level` argument and `train_levels`:
+
+    level="intro" | PATH | "procedural"     one level, every episode (train_levels=None)
+    level="procedural", train_levels=N       the N procedural levels with seeds level_seed..+N-1
+    level="procedural", train_levels=0       unbounded: new procedural levels keep coming (below)
+    level=FOLDER                             every level file (*.txt) in the folder
+    level=[intro, PATH, FOLDER, procedural]  all of those together (procedural: train_levels of them)
+
+`difficulty` is a value in [0, 1] or a range [low, high]: with a range, each procedural seed gets its
+own difficulty, drawn from the seed (so a seed always means the same level). For a set, every reset
+draws one of its levels uniformly with the supply's own generator, seeded by the env's reset seed.
+
+Unbounded levels: proving a level beatable with the solver takes ~30-100 ms, while training ends
+hundreds of episodes a second, so a new level per episode is out of reach. The supply keeps a pool of
+`pool` levels; each reset plays one drawn uniformly from the pool, and every `level_episodes` resets
+the pool's oldest level leaves for the next one of the stream (seeds level_seed, level_seed + 1, ...).
+Every level is new to the agent when it joins, and is played about `level_episodes` times in all. The
+stream is generated ahead of use by a background process (the levels are known in advance, so
+timing never changes what is played), and generated levels are cached on disk by seed, difficulty and
+the game's source, so later runs on the same levels start at once. What is played depends only on
+the seeds: exact resume holds.
+
+    supply = LevelSupply("procedural", train_levels=0, difficulty=(0.3, 0.7))
+    supply.seed(0); data = supply.draw()            # the LevelData of the next reset
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict, deque
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from envs.mario.batch import LevelData
+from envs.mario.level import BUILTIN_LEVELS, LEVELS_DIR, Level, LevelError, parse_level, read_level
+
+# Procedural seeds: training draws from [0, EVAL_SEEDS); held-out evaluation levels start there.
+EVAL_SEEDS = 2**31
+
+
+def _game_source_hash() -> str:
+    """A digest of the code that decides what a generated level is and whether it is beatable."""
+    here = Path(__file__).parent
+    h = hashlib.sha1()
+    for name in ("generator.py", "solver.py", "engine.py", "batch.py", "level.py", "actions.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def cache_dir() -> Path | None:
+    """Where generated levels are kept: $LAB_LEVEL_CACHE, else ~/.cache/lab/mario-levels (None: off)."""
+    root = os.environ.get("LAB_LEVEL_CACHE")
+    if root == "":
+        return None
+    return Path(root) if root else Path.home() / ".cache" / "lab" / "mario-levels"
+
+
+def seed_difficulty(seed: int, difficulty: tuple[float, float]) -> float:
+    """The difficulty of procedural seed `seed` under a range (the value itself when low == high)."""
+    low, high = difficulty
+    if low == high:
+        return low
+    u = np.random.default_rng([int(seed), 0xD1FF]).random()
+    return round(low + (high - low) * u, 3)
+
+
+def _cached_path(root: Path, seed: int, difficulty: float) -> Path:
+    return root / _SOURCE_HASH / f"{difficulty:g}" / f"{seed}.txt"
+
+
+def procedural_text(seed: int, difficulty: float, root: Path | None = None) -> str:
+    """The text of procedural level (seed, difficulty), from the disk cache (`root`, default
+    `cache_dir()`) when it has it; a level made here is written there."""
+    from envs.mario.generator import generate_level
+
+    root = root or cache_dir()
+    path = None
+    if root is not None:
+        path = _cached_path(root, seed, difficulty)
+        if path.is_file():
+            return path.read_text()
+    text = generate_level(seed=seed, difficulty=difficulty).text
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(text)
+            tmp.replace(path)  # atomic: runs sharing the cache never read half a file
+        except OSError:
+            pass  # a read-only home: the cache is an optimisation only
+    return text
+
+
+def procedural_level(seed: int, difficulty: float) -> Level:
+    name = f"procedural-{seed}-{difficulty:g}"
+    return parse_level(procedural_text(seed, difficulty), source=f"<{name}>", name=name)
+
+
+_SOURCE_HASH = _game_source_hash()
+
+
+def _prefetch_main(argv: list[str]) -> None:
+    """The background process (`python -m envs.mario.supply ROOT LOW HIGH FIRST`): generate the
+    stream's levels in order into the disk cache at ROOT, up to the last seed read from stdin."""
+    import sys
+
+    root, low, high, seed = Path(argv[0]), float(argv[1]), float(argv[2]), int(argv[3])
+    target = seed - 1
+    for line in sys.stdin:  # each line: generate up to this seed (EOF: the env is gone)
+        target = max(target, int(line))
+        while seed <= target:
+            procedural_text(seed, seed_difficulty(seed, (low, high)), root)
+            seed += 1
+
+
+def level_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".txt")
+    if not files:
+        raise LevelError(f"{folder}: no level files (*.txt) in this folder")
+    return files
+
+
+def _difficulty(value: Any) -> tuple[float, float]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise LevelError(f"difficulty must be a value in [0, 1] or a range [low, high], got {list(value)}")
+        low, high = float(value[0]), float(value[1])
+    else:
+        low = high = float(value)
+    if not (0.0 <= low <= 1.0 and 0.0 <= high <= 1.0):
+        raise LevelError(f"difficulty must be within [0, 1], got {value}")
+    if low > high:
+        raise LevelError(f"difficulty range [{low:g}, {high:g}] has low > high")
+    return low, high
+
+
+class LevelSupply:
+    """The levels of one vector env: `draw()` gives the next reset's level (`LevelData`)."""
+
+    def __init__(self, level: str | Path | Level | Iterable[Any] = "intro", *, train_levels: int | None = None,
+                 difficulty: Any = 0.5, level_seed: int | None = None, pool: int = 256, level_episodes: int = 8,
+                 prefetch: bool = True):
+        self.difficulty = _difficulty(difficulty)
+        if train_levels is not None and int(train_levels) < 0:
+            raise LevelError(f"train_levels must be >= 0 (0: unbounded), got {train_levels}")
+        if pool < 1 or level_episodes < 1:
+            raise LevelError(f"level_pool and level_episodes must be >= 1, got {pool} and {level_episodes}")
+        self.train_levels = None if train_levels is None else int(train_levels)
+        self.first_seed = int(level_seed or 0)
+        self.pool_size, self.level_episodes, self.prefetch = int(pool), int(level_episodes), prefetch
+        self._cache: OrderedDict[tuple, LevelData] = OrderedDict()  # key -> LevelData (bounded: see _data)
+        self._rng = np.random.default_rng(0)
+        self._worker: Any = None  # the background process of an unbounded stream
+        self._root = cache_dir()
+        self._target = -1
+        entries = list(level) if isinstance(level, (list, tuple)) else [level]
+        if not entries:
+            raise LevelError("env.level is an empty list: give level names, files, folders or procedural")
+        self.unbounded = False
+        self.keys: list[tuple] = []  # the set's levels (a key says how to make each one)
+        for entry in entries:
+            self.keys.extend(self._expand(entry, len(entries) > 1))
+        if self.unbounded:
+            self.name = f"procedural[{self.first_seed}:]@{self._dname()}"
+        elif len(self.keys) == 1:
+            self.name = self.data(self.keys[0]).level.name
+        else:
+            self.name = " + ".join(self._describe(e) for e in entries)
+        self._next_seed = self.first_seed  # unbounded: the stream's next level
+        self._pool: deque[tuple] = deque()
+        self._draws = 0
+
+    # --- what the supply holds ----------------------------------------------------
+    def _dname(self) -> str:
+        low, high = self.difficulty
+        return f"{low:g}" if low == high else f"[{low:g},{high:g}]"
+
+    def _describe(self, entry: Any) -> str:
+        if isinstance(entry, Level):
+            return entry.name
+        if str(entry) == "procedural" and self.train_levels:
+            return f"procedural[{self.first_seed}:{self.first_seed + self.train_levels}]@{self._dname()}"
+        return str(entry)
+
+    def _expand(self, entry: Any, in_list: bool) -> list[tuple]:
+        if isinstance(entry, Level):
+            self._cache[("level", entry.name)] = LevelData(entry)
+            self._held = getattr(self, "_held", {})
+            self._held[entry.name] = entry
+            return [("level", entry.name)]
+        text = str(entry)
+        if text == "procedural":
+            n = self.train_levels
+            if n is None:  # one procedural level: level_seed's
+                return [("procedural", self.first_seed, seed_difficulty(self.first_seed, self.difficulty))]
+            if n == 0:
+                if in_list:
+                    raise LevelError("train_levels=0 (unbounded procedural levels) cannot be mixed with other levels "
+                                     "in a list; give train_levels=N for N procedural levels")
+                self.unbounded = True
+                return []
+            if self.first_seed + n > EVAL_SEEDS:
+                raise LevelError(f"procedural training seeds must stay below {EVAL_SEEDS} (held-out evaluation seeds "
+                                 f"start there); level_seed + train_levels = {self.first_seed + n}")
+            return [("procedural", s, seed_difficulty(s, self.difficulty))
+                    for s in range(self.first_seed, self.first_seed + n)]
+        if text in BUILTIN_LEVELS:
+            return [("file", str(LEVELS_DIR / f"{text}.txt"))]
+        path = Path(text).expanduser()
+        if path.is_dir():
+            keys = [("file", str(p)) for p in level_files(path)]
+            for key in keys:  # a broken file is named now (file, line, column), not mid-training
+                self.data(key)
+            return keys
+        if path.is_file():
+            key = ("file", str(path))
+            self.data(key)
+            return [key]
+        raise LevelError(
+            f"unknown level {text!r}: expected one of {', '.join(BUILTIN_LEVELS)}, 'procedural', the path of a "
+            f"level file or of a folder of them, or a list of those"
+        )
+
+    @property
+    def fixed(self) -> bool:
+        """Every episode plays the same level."""
+        return not self.unbounded and len(self.keys) == 1
+
+    def data(self, key: tuple) -> LevelData:
+        """The LevelData of a level key, built once (the most recent 4096 are kept)."""
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        kind = key[0]
+        if kind == "file":
+            level = read_level(key[1])
+        elif kind == "procedural":
+            level = self._procedural(key[1], key[2])
+        else:
+            level = self._held[key[1]]
+        data = LevelData(level)
+        self._cache[key] = data
+        if len(self._cache) > 4096:
+            self._cache.popitem(last=False)
+        return data
+
+    def _procedural(self, seed: int, difficulty: float) -> Level:
+        name = f"procedural-{seed}-{difficulty:g}"
+        if self._worker is not None:
+            self._await(seed, difficulty)
+        return parse_level(procedural_text(seed, difficulty, self._root), source=f"<{name}>", name=name)
+
+    # --- the background process (unbounded streams) ----------------------------------
+    def _start_worker(self) -> None:
+        """Start a process that generates the stream ahead of use into the disk cache (a plain
+        subprocess: multiprocessing's spawn would re-run the user's main script)."""
+        import subprocess
+        import sys
+        import tempfile
+
+        if self._root is None:  # no cache configured: a private one for this env
+            self._tmp = tempfile.TemporaryDirectory(prefix="lab-levels-")
+            self._root = Path(self._tmp.name)
+        start = min(k[1] for k in self._pool)
+        low, high = self.difficulty
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
+                                                                           os.environ.get("PYTHONPATH")]))}
+        proc = subprocess.Popen([sys.executable, "-m", "envs.mario.supply", str(self._root), repr(low), repr(high),
+                                 str(start)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        self._worker = proc
+        self._target = start - 1
+
+    def _ahead(self) -> None:
+        """Keep the background process two pools ahead of the stream."""
+        target = self._next_seed + 2 * self.pool_size
+        if self._worker is not None and target > self._target:
+            try:
+                self._worker.stdin.write(f"{target}\n")
+                self._worker.stdin.flush()
+                self._target = target
+            except (BrokenPipeError, OSError):
+                self._worker = None
+
+    def _await(self, seed: int, difficulty: float) -> None:
+        """Wait for the background process to write `seed` (it works in order); return at once when
+        it is gone or not going to (the caller then makes the level itself)."""
+        import time
+
+        path = _cached_path(self._root, seed, difficulty)
+        while not path.is_file() and self._worker is not None and self._worker.poll() is None \
+                and seed <= self._target:
+            time.sleep(0.002)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            proc, self._worker = self._worker, None
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            proc.terminate()
+            proc.wait(timeout=5)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # --- drawing ----------------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        """Restart the supply's draws from `seed` (the env's reset seed); an unbounded stream restarts
+        at its first level."""
+        self._rng = np.random.default_rng([int(seed), 0x1E7E1])
+        if self.unbounded:
+            self._next_seed, self._draws = self.first_seed, 0
+            self._pool = deque(self._stream_key() for _ in range(self.pool_size))
+
+    def _stream_key(self) -> tuple:
+        s = self._next_seed
+        self._next_seed += 1
+        if self._next_seed >= EVAL_SEEDS:
+            raise LevelError(f"the unbounded level stream reached the held-out seeds ({EVAL_SEEDS})")
+        return ("procedural", s, seed_difficulty(s, self.difficulty))
+
+    def draw(self) -> tuple[tuple, LevelData]:
+        """The next reset's level: (its key, its LevelData)."""
+        if self.fixed:
+            key = self.keys[0]
+        elif self.unbounded:
+            if self.prefetch and self._worker is None:
+                self._start_worker()
+            if self._draws and self._draws % self.level_episodes == 0:
+                self._pool.popleft()
+                self._pool.append(self._stream_key())
+            self._ahead()
+            self._draws += 1
+            key = self._pool[int(self._rng.integers(len(self._pool)))]
+        else:
+            key = self.keys[int(self._rng.integers(len(self.keys)))]
+        return key, self.data(key)
+
+    # --- exact checkpoints --------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        from lab.core.rng import generator_state
+
+        return {"name": self.name, "rng": generator_state(self._rng), "next_seed": self._next_seed,
+                "draws": self._draws, "pool": [list(k) for k in self._pool]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from lab.core.rng import numpy_generator
+
+        if state["name"] != self.name:
+            raise ValueError(f"state is for the levels {state['name']!r}; this env plays {self.name!r}")
+        self._rng = numpy_generator(state["rng"])
+        self._next_seed, self._draws = int(state["next_seed"]), int(state["draws"])
+        self._pool = deque(_key(k) for k in state["pool"])
+        if self._worker is not None:  # the background process restarts at the stream's new position
+            self.close()
+
+
+def _key(k: Sequence[Any]) -> tuple:
+    """A level key read back from a checkpoint (lists and numpy scalars become a typed tuple)."""
+    kind = str(k[0])
+    if kind == "procedural":
+        return ("procedural", int(k[1]), float(k[2]))
+    return (kind, str(k[1]))
+
+
+if __name__ == "__main__":
+    import sys
+
+    _prefetch_main(sys.argv[1:])

@@ -1,0 +1,154 @@
+"""Level distributions in the native Mario vector env: each game plays its own level, drawn at
+every reset from one level, a set (procedural seeds, files, folders, lists) or an unbounded stream."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.mario.level import BUILTIN_LEVELS, LEVELS_DIR, LevelError
+from envs.mario.supply import EVAL_SEEDS, LevelSupply, seed_difficulty
+from envs.mario.vector import MarioVectorEnv
+
+HAND_LEVEL = "\n".join([
+    "--------------------",
+    "---------o----------",
+    "--------???---------",
+    "--M---------g----F--",
+    "XXXXXXX--XXXXXXXXXXX",
+    "XXXXXXX--XXXXXXXXXXX",
+])
+
+
+@pytest.fixture(autouse=True)
+def level_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("LAB_LEVEL_CACHE", str(tmp_path_factory.getbasetemp() / "level-cache"))
+
+
+def _play(env: MarioVectorEnv, actions: np.ndarray) -> list[tuple]:
+    return [env.step(a) for a in actions]
+
+
+@pytest.mark.parametrize("obs", [{"obs": "grid"}, {"obs": "pixels", "grayscale": True, "resolution": 84}])
+def test_two_games_on_two_levels_step_exactly_as_each_would_alone(obs: dict) -> None:
+    # a wide level with enemies beside a narrow one with few: padding and spare enemy slots are never read
+    levels = [str(LEVELS_DIR / "enemies.txt"), "pits"]
+    for seed in range(50):
+        batch = MarioVectorEnv(num_envs=2, level=levels, sticky_actions=0.25, **obs)
+        first, _ = batch.reset(seed=seed)
+        if batch.levels[0].name != batch.levels[1].name:
+            break
+    played = batch.levels  # each game's first level (the next reset draws again)
+    assert played[0].width != played[1].width
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, batch.single_action_space.n, size=(400, 2))
+    out = _play(batch, actions)
+    for i in range(2):
+        alone = MarioVectorEnv(num_envs=1, level=played[i], sticky_actions=0.25, **obs)
+        obs0, _ = alone.reset(seed=seed + i)
+        np.testing.assert_array_equal(obs0[0], first[i])
+        for t, (o, r, term, trunc, info) in enumerate(out):
+            o1, r1, term1, trunc1, info1 = alone.step(actions[t, i:i + 1])
+            np.testing.assert_array_equal(o1[0], o[i], err_msg=f"game {i} step {t}")
+            assert (r1[0], term1[0], trunc1[0], info1["x_pos"][0]) == (r[i], term[i], trunc[i], info["x_pos"][i])
+            if term[i] or trunc[i]:
+                break  # the batch draws game i's next level at its next step
+        assert t > 10
+
+
+def test_train_levels_plays_those_seeds_each_at_its_own_difficulty() -> None:
+    env = MarioVectorEnv(num_envs=16, level="procedural", train_levels=4, seed=10, difficulty=[0.2, 0.6])
+    env.reset(seed=3)
+    seen = set()
+    rng = np.random.default_rng(1)
+    for _ in range(600):
+        env.step(rng.integers(0, env.single_action_space.n, size=16))
+        seen |= {lv.name for lv in env.levels}
+    expected = {f"procedural-{s}-{seed_difficulty(s, (0.2, 0.6)):g}" for s in range(10, 14)}
+    assert seen == expected
+    assert all(0.2 <= seed_difficulty(s, (0.2, 0.6)) <= 0.6 for s in range(100))
+    assert len({seed_difficulty(s, (0.2, 0.6)) for s in range(100)}) > 50  # each seed its own difficulty
+    # the same reset seed draws the same levels; another seed other ones
+    again = MarioVectorEnv(num_envs=16, level="procedural", train_levels=4, seed=10, difficulty=[0.2, 0.6])
+    again.reset(seed=3)
+    other = MarioVectorEnv(num_envs=16, level="procedural", train_levels=4, seed=10, difficulty=[0.2, 0.6])
+    other.reset(seed=4)
+    fresh = MarioVectorEnv(num_envs=16, level="procedural", train_levels=4, seed=10, difficulty=[0.2, 0.6])
+    fresh.reset(seed=3)
+    assert [lv.name for lv in again.levels] == [lv.name for lv in fresh.levels]
+    assert [lv.name for lv in other.levels] != [lv.name for lv in fresh.levels]
+
+
+def test_a_list_mixes_built_in_names_files_and_folders(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "one.txt").write_text(HAND_LEVEL)
+    (folder / "two.txt").write_text(HAND_LEVEL.replace("g", "k"))
+    (folder / "notes.md").write_text("not a level")
+    single = tmp_path / "three.txt"
+    single.write_text(HAND_LEVEL.replace("???", "BBB"))
+    env = MarioVectorEnv(num_envs=32, level=["intro", str(folder), str(single)])
+    env.reset(seed=0)
+    seen = {lv.name for lv in env.levels}
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        env.step(rng.integers(0, env.single_action_space.n, size=32))
+        seen |= {lv.name for lv in env.levels}
+    assert seen == {"intro", "one", "two", "three"}
+
+
+def test_an_unbounded_stream_brings_new_levels_and_resumes_exactly() -> None:
+    kw = dict(num_envs=16, level="procedural", train_levels=0, level_pool=4, level_episodes=2, difficulty=0.3)
+    env = MarioVectorEnv(**kw)
+    env.reset(seed=5)
+    rng = np.random.default_rng(2)
+    seen = set()
+    for _ in range(300):
+        env.step(rng.integers(0, env.single_action_space.n, size=16))
+        seen |= {lv.name for lv in env.levels}
+    assert len(seen) > 12  # far more than the pool: levels keep coming
+    seeds = [int(name.split("-")[1]) for name in seen]
+    assert min(seeds) == 0 and max(seeds) < EVAL_SEEDS
+    state = env.get_state()
+    actions = rng.integers(0, env.single_action_space.n, size=(300, 16))
+    ahead = _play(env, actions)
+    names = [lv.name for lv in env.levels]
+    resumed = MarioVectorEnv(**kw)
+    resumed.reset(seed=99)  # another history: set_state replaces all of it
+    resumed.set_state(state)
+    again = _play(resumed, actions)
+    for (o, r, te, tr, _), (o2, r2, te2, tr2, _) in zip(ahead, again):
+        np.testing.assert_array_equal(o, o2)
+        np.testing.assert_array_equal(r, r2)
+        np.testing.assert_array_equal(te | tr, te2 | tr2)
+    assert [lv.name for lv in resumed.levels] == names
+    env.close()
+    resumed.close()
+
+
+def test_a_state_from_other_levels_is_refused() -> None:
+    env = MarioVectorEnv(num_envs=2, level="procedural", train_levels=3)
+    env.reset(seed=0)
+    other = MarioVectorEnv(num_envs=2, level="procedural", train_levels=4)
+    other.reset(seed=0)
+    with pytest.raises(ValueError, match="procedural"):
+        other.set_state(env.get_state())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"level": "procedural", "train_levels": -1}, "train_levels must be >= 0"),
+    ({"level": "procedural", "train_levels": 5, "difficulty": [0.9, 0.1]}, "has low > high"),
+    ({"level": "procedural", "train_levels": 5, "difficulty": [0.1, 1.5]}, "within [0, 1]"),
+    ({"level": []}, "empty list"),
+])
+def test_bad_level_settings_are_one_clear_error(kwargs: dict, message: str) -> None:
+    with pytest.raises(LevelError, match=message.replace("[", r"\[")):
+        LevelSupply(**kwargs)
+
+
+def test_one_level_stays_the_default_and_uses_no_level_draws() -> None:
+    for name in BUILTIN_LEVELS:
+        supply = LevelSupply(name)
+        assert supply.fixed and supply.name == name
+    env = MarioVectorEnv(num_envs=4, level="procedural", seed=3, difficulty=0.2)
+    assert env.supply.fixed and env.level.name == "procedural-3-0.2"
