@@ -49,7 +49,7 @@ class MarioEnvConfig(GymEnvConfig):
         "ge": 0, "le": 1, "help": "level=procedural: difficulty in [0, 1], or a range [low, high] (each seed its own)"})
     level_pool: int = field(default=64, metadata={
         "gt": 0, "help": "train_levels=0: levels in play at once (each reset draws one of them)"})
-    level_episodes: int = field(default=8, metadata={
+    level_episodes: int = field(default=64, metadata={
         "gt": 0, "help": "train_levels=0: every this many resets, the pool's oldest level leaves for a new one"})
     obs: str = _choices("grid", ("grid", "pixels"), "grid: (16, 16) uint8 tile codes of the camera view; pixels: frames")
     grayscale: bool = False

@@ -17,11 +17,14 @@ Unbounded levels: proving a level beatable with the solver takes ~30-100 ms, whi
 hundreds of episodes a second, so a new level per episode is out of reach. The supply keeps a pool of
 `pool` levels; each reset plays one drawn uniformly from the pool, and every `level_episodes` resets
 the pool's oldest level leaves for the next one of the stream (seeds level_seed, level_seed + 1, ...).
-Every level is new to the agent when it joins, and is played about `level_episodes` times in all. The
-stream is generated ahead of use by a background process (the levels are known in advance, so
-timing never changes what is played), and generated levels are cached on disk by seed, difficulty and
-the game's source, so later runs on the same levels start at once. What is played depends only on
-the seeds: exact resume holds.
+Every level is new to the agent when it joins, and is played about `level_episodes` times in all (the
+default, 64, is what one background process can keep up with while PPO trains at ~70k env steps/s
+here: benchmarks/mario_levels_speed.py). The stream is generated ahead of use by that process (the
+levels are known in advance, so timing never changes what is played). A set's procedural levels are
+made before the first reset, in parallel processes. Generated levels are cached on disk by seed,
+difficulty and the game's source ($LAB_LEVEL_CACHE, default ~/.cache/lab/mario-levels; empty: off),
+so later runs on the same levels start at once. What is played depends only on the seeds: exact
+resume holds.
 
     supply = LevelSupply("procedural", train_levels=0, difficulty=(0.3, 0.7))
     supply.seed(0); data = supply.draw()            # the LevelData of the next reset
@@ -107,10 +110,16 @@ _SOURCE_HASH = _game_source_hash()
 
 def _prefetch_main(argv: list[str]) -> None:
     """The background process (`python -m envs.mario.supply ROOT LOW HIGH FIRST`): generate the
-    stream's levels in order into the disk cache at ROOT, up to the last seed read from stdin."""
+    stream's levels in order into the disk cache at ROOT, up to the last seed read from stdin.
+    With FIRST a list of seeds (`3,17,20`): generate those and exit."""
     import sys
 
-    root, low, high, seed = Path(argv[0]), float(argv[1]), float(argv[2]), int(argv[3])
+    root, low, high = Path(argv[0]), float(argv[1]), float(argv[2])
+    if "," in argv[3] or argv[3].endswith(":"):
+        for s in (int(v) for v in argv[3].rstrip(":").split(",") if v):
+            procedural_text(s, seed_difficulty(s, (low, high)), root)
+        return
+    seed = int(argv[3])
     target = seed - 1
     for line in sys.stdin:  # each line: generate up to this seed (EOF: the env is gone)
         target = max(target, int(line))
@@ -144,7 +153,7 @@ class LevelSupply:
     """The levels of one vector env: `draw()` gives the next reset's level (`LevelData`)."""
 
     def __init__(self, level: str | Path | Level | Iterable[Any] = "intro", *, train_levels: int | None = None,
-                 difficulty: Any = 0.5, level_seed: int | None = None, pool: int = 256, level_episodes: int = 8,
+                 difficulty: Any = 0.5, level_seed: int | None = None, pool: int = 64, level_episodes: int = 64,
                  prefetch: bool = True):
         self.difficulty = _difficulty(difficulty)
         if train_levels is not None and int(train_levels) < 0:
@@ -159,6 +168,7 @@ class LevelSupply:
         self._worker: Any = None  # the background process of an unbounded stream
         self._root = cache_dir()
         self._target = -1
+        self._ready = False  # pregenerate() has run
         entries = list(level) if isinstance(level, (list, tuple)) else [level]
         if not entries:
             raise LevelError("env.level is an empty list: give level names, files, folders or procedural")
@@ -257,23 +267,48 @@ class LevelSupply:
             self._await(seed, difficulty)
         return parse_level(procedural_text(seed, difficulty, self._root), source=f"<{name}>", name=name)
 
+    def _cache_root(self) -> Path:
+        if self._root is None:  # no cache configured: a private one for this env
+            import tempfile
+
+            self._tmp = tempfile.TemporaryDirectory(prefix="lab-levels-")
+            self._root = Path(self._tmp.name)
+        return self._root
+
+    def _command(self, first: str) -> list[str]:
+        import sys
+
+        low, high = self.difficulty
+        return [sys.executable, "-m", "envs.mario.supply", str(self._cache_root()), repr(low), repr(high), first]
+
+    def _subprocess_env(self) -> dict[str, str]:
+        here = str(Path(__file__).parents[2])
+        return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+
+    def pregenerate(self, seeds: Sequence[int]) -> None:
+        """Make the levels of `seeds` that the disk cache lacks, in parallel processes (one per CPU),
+        before training needs them: proving levels beatable costs ~30-100 ms each."""
+        import subprocess
+
+        root = self._cache_root()
+        missing = [s for s in seeds if not _cached_path(root, s, seed_difficulty(s, self.difficulty)).is_file()]
+        if len(missing) < 8:
+            return
+        workers = max(1, min(os.cpu_count() or 1, 8, len(missing) // 8))
+        procs = [subprocess.Popen(self._command(",".join(map(str, missing[k::workers])) + ","),
+                                  stdin=subprocess.DEVNULL, env=self._subprocess_env()) for k in range(workers)]
+        for proc in procs:
+            proc.wait()
+
     # --- the background process (unbounded streams) ----------------------------------
     def _start_worker(self) -> None:
         """Start a process that generates the stream ahead of use into the disk cache (a plain
         subprocess: multiprocessing's spawn would re-run the user's main script)."""
         import subprocess
-        import sys
-        import tempfile
 
-        if self._root is None:  # no cache configured: a private one for this env
-            self._tmp = tempfile.TemporaryDirectory(prefix="lab-levels-")
-            self._root = Path(self._tmp.name)
         start = min(k[1] for k in self._pool)
-        low, high = self.difficulty
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
-                                                                           os.environ.get("PYTHONPATH")]))}
-        proc = subprocess.Popen([sys.executable, "-m", "envs.mario.supply", str(self._root), repr(low), repr(high),
-                                 str(start)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        proc = subprocess.Popen(self._command(str(start)), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                env=self._subprocess_env())
         self._worker = proc
         self._target = start - 1
 
@@ -332,6 +367,11 @@ class LevelSupply:
 
     def draw(self) -> tuple[tuple, LevelData]:
         """The next reset's level: (its key, its LevelData)."""
+        if not self._ready:
+            self._ready = True
+            if self.prefetch:  # the set's (or the first pool's) procedural levels, made in parallel now
+                keys = self.keys if not self.unbounded else list(self._pool)
+                self.pregenerate([k[1] for k in keys if k[0] == "procedural"])
         if self.fixed:
             key = self.keys[0]
         elif self.unbounded:

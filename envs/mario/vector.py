@@ -85,7 +85,7 @@ class MarioVectorEnv(VectorEnv):
         difficulty: float | list[float] = 0.5,
         train_levels: int | None = None,
         level_pool: int = 64,
-        level_episodes: int = 8,
+        level_episodes: int = 64,
         render_mode: str | None = None,
     ):
         if obs not in ("grid", "pixels"):
