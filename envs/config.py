@@ -32,6 +32,10 @@ class MarioEnvConfig(GymEnvConfig):
     game's `seed`: renamed so it is not mistaken for the run's seed)."""
 
     KWARG_NAMES: ClassVar[dict[str, str]] = {"level_seed": "seed"}
+    # what evaluation plays besides the training levels: read by the source (envs/mario/supply.py:
+    # heldout_sets), not keyword arguments of the env
+    EVAL_KEYS: ClassVar[tuple[str, ...]] = ("eval_levels", "eval_heldout_levels", "eval_level_episodes",
+                                            "eval_sticky_actions")
 
     name: str = "mario"
     id: str = "lab/Mario-v0"
@@ -43,7 +47,7 @@ class MarioEnvConfig(GymEnvConfig):
         "ge": 0, "help": "level=procedural: null: one level (seed level_seed); N: the N levels with seeds "
                          "level_seed..+N-1; 0: unbounded (new levels keep coming, see level_pool)"})
     level_seed: Optional[int] = field(default=None, metadata={
-        "ge": 0, "help": "level=procedural: the (first) generated level's seed (null: 0); the run's seed is the "
+        "ge": 0, "lt": 2**31, "help": "level=procedural: the (first) generated level's seed (null: 0); the run's seed is the "
                          "top-level seed"})
     difficulty: Any = field(default=0.5, metadata={
         "ge": 0, "le": 1, "help": "level=procedural: difficulty in [0, 1], or a range [low, high] (each seed its own)"})
@@ -51,6 +55,17 @@ class MarioEnvConfig(GymEnvConfig):
         "gt": 0, "help": "train_levels=0: levels in play at once (each reset draws one of them)"})
     level_episodes: int = field(default=64, metadata={
         "gt": 0, "help": "train_levels=0: every this many resets, the pool's oldest level leaves for a new one"})
+    eval_levels: Any = field(default="auto", metadata={
+        "help": "held-out levels evaluation plays besides the training levels: auto (heldout when training on a "
+                "level set, else none), none, heldout (eval_heldout_levels procedural levels training never "
+                "sees + the built-in levels it does not train on), or levels as env.level takes them"})
+    eval_heldout_levels: int = field(default=200, metadata={
+        "gt": 0, "help": "held-out procedural levels (seeds from 2^31 on: never training seeds), one episode each"})
+    eval_level_episodes: int = field(default=20, metadata={
+        "gt": 0, "help": "episodes on each held-out built-in or file level"})
+    eval_sticky_actions: Optional[float] = field(default=None, metadata={
+        "ge": 0, "lt": 1, "help": "sticky actions on the held-out levels (null: env.sticky_actions; 0.25: the "
+                                  "Atari protocol, so repeated episodes differ)"})
     obs: str = _choices("grid", ("grid", "pixels"), "grid: (16, 16) uint8 tile codes of the camera view; pixels: frames")
     grayscale: bool = False
     resolution: Optional[int] = field(default=None, metadata={"gt": 0, "help": "obs=pixels: resample to N x N"})

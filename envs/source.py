@@ -28,7 +28,8 @@ MAX_EVAL_ENVS = 32  # evaluation runs min(episodes, MAX_EVAL_ENVS) envs side by 
 class RLSource(Source):
     def __init__(self, make_env: Callable[[int], gym.vector.VectorEnv], num_envs: int, seed: int,
                  *, env_id: str = "", eval_seed: int | None = None, eval_episodes: int = 10, recent: int = 20,
-                 env_kwargs: dict[str, Any] | None = None, family: str = "gym") -> None:
+                 env_kwargs: dict[str, Any] | None = None, family: str = "gym",
+                 heldout: list[tuple[str, Callable[[int], gym.vector.VectorEnv], int]] | None = None) -> None:
         self.make_env, self.num_envs, self.seed, self.env_id = make_env, num_envs, seed, env_id
         # what describes the env to a learner that builds its own copies (the SB3 backend)
         self.env_kwargs, self.family = dict(env_kwargs or {}), family  # family: env=<family> (gym, atari, ...)
@@ -44,6 +45,10 @@ class RLSource(Source):
         self.recent: deque[tuple[float, int]] = deque(maxlen=recent)
         self.episodes = 0
         self._eval_env: gym.vector.VectorEnv | None = None
+        # held-out level sets evaluation plays besides the training levels: (name, make_env, episodes),
+        # one env per episode (the Mario game: envs/mario/supply.py heldout_sets)
+        self.heldout = list(heldout or [])
+        self._heldout_envs: dict[str, gym.vector.VectorEnv] = {}
 
     # ------------------------------------------------------------------ training
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -93,6 +98,10 @@ class RLSource(Source):
         """Run `episodes` (default: env.eval_episodes) full episodes with `act(obs, first)` on
         separate eval envs (fixed seeds); `first[i]` says obs[i] is the first observation of an
         episode (a recurrent policy resets its state there). The score is the mean return.
+        Envs that report `flag_get` and `progress` (the Mario game) add `clear_rate` and `progress`
+        (the mean fraction of the level reached); with held-out level sets, each is played too
+        (`heldout/<set>/...`, `heldout/clear_rate`, `heldout/progress`) and `gap/clear_rate`,
+        `gap/progress` say how much better the training levels go.
 
         Each eval env runs a fixed quota of episodes, so short episodes are not over-counted
         (the bias of counting episodes in order of completion). The same seeds every time make
@@ -122,6 +131,8 @@ class RLSource(Source):
         ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
         returns: list[float] = []
         lengths: list[int] = []
+        cleared: list[float] = []
+        progress: list[float] = []
         finished = np.zeros(n, dtype=np.int64)
         prev_done = np.zeros(n, dtype=bool)
         first = np.ones(n, dtype=bool)
@@ -141,6 +152,9 @@ class RLSource(Source):
             for i in np.flatnonzero(done & active):
                 returns.append(float(ret[i]))
                 lengths.append(int(length[i]))
+                if "flag_get" in info and "progress" in info:
+                    cleared.append(float(info["flag_get"][i]))
+                    progress.append(float(info["progress"][i]))
                 finished[i] += 1
                 ended.append((int(i), returns[-1], lengths[-1]))
             if on_step is not None:
@@ -150,8 +164,37 @@ class RLSource(Source):
             prev_done = done
         metrics = {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
                    "length_mean": float(np.mean(lengths)), "episodes": len(returns)}
-        return Evaluation(metrics, score="return_mean", summary=f"return {metrics['return_mean']:.1f} ± "
-                          f"{metrics['return_std']:.1f} over {len(returns)} episodes")
+        if cleared:
+            metrics.update(clear_rate=float(np.mean(cleared)), progress=float(np.mean(progress)))
+        summary = f"return {metrics['return_mean']:.1f} ± {metrics['return_std']:.1f} over {len(returns)} episodes"
+        if self.heldout and self._eval_env is env:  # training's evaluation (not a watch or a video)
+            metrics.update(self._evaluate_heldout(act, metrics))
+            if "heldout/clear_rate" in metrics:
+                summary += (f"; cleared {metrics.get('clear_rate', 0):.0%} of training levels, "
+                            f"{metrics['heldout/clear_rate']:.0%} held out")
+        return Evaluation(metrics, score="return_mean", summary=summary)
+
+    def _evaluate_heldout(self, act: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                          train: dict[str, float]) -> dict[str, float]:
+        """Each held-out set: one env per episode, each on its own level (same eval seed every time)."""
+        out: dict[str, float] = {}
+        total: dict[str, list[float]] = {"clear_rate": [], "progress": []}
+        for name, make, episodes in self.heldout:
+            env = self._heldout_envs.get(name)
+            if env is None:
+                env = self._heldout_envs[name] = make(episodes)
+            m = self.evaluate(act, episodes, max_envs=episodes, env=env).metrics
+            out[f"heldout/{name}/return_mean"] = m["return_mean"]
+            for k in total:
+                if k in m:
+                    out[f"heldout/{name}/{k}"] = m[k]
+                    total[k] += [m[k]] * int(m["episodes"])
+        for k, values in total.items():
+            if values:
+                out[f"heldout/{k}"] = float(np.mean(values))
+                if k in train:
+                    out[f"gap/{k}"] = train[k] - out[f"heldout/{k}"]
+        return out
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any] | None:
@@ -181,6 +224,9 @@ class RLSource(Source):
         return None
 
     def close(self) -> None:
+        for env in self._heldout_envs.values():
+            env.close()
+        self._heldout_envs.clear()
         self.env.close()
         if self._eval_env is not None:
             self._eval_env.close()

@@ -241,8 +241,17 @@ def build_source(cfg: DictConfig) -> Any:
         return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
                         kwargs=kwargs, render_mode=render_mode)
 
+    heldout = []
+    eval_keys = getattr(OmegaConf.get_type(env), "EVAL_KEYS", ())
+    if eval_keys:  # held-out levels (the Mario game): sets of levels evaluation plays besides training's
+        from envs.mario.supply import heldout_sets
+
+        for name, extra, episodes in heldout_sets(kwargs, **{k: OmegaConf.to_container(env)[k] for k in eval_keys}):
+            heldout.append((name, lambda n, extra=extra: make_vec(env.id, n, vectorization=env.vectorization,
+                                                                 max_episode_steps=env.max_episode_steps,
+                                                                 kwargs={**kwargs, **extra}), episodes))
     return RLSource(make, env.num_envs, cfg.seed, env_id=env.id, eval_episodes=env.eval_episodes,
-                    env_kwargs=kwargs, family=env.name)
+                    env_kwargs=kwargs, family=env.name, heldout=heldout)
 
 
 def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
@@ -252,6 +261,7 @@ def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
     from envs.config import GymEnvConfig
 
     base = {f.name for f in dataclasses.fields(GymEnvConfig)}
+    base |= set(getattr(OmegaConf.get_type(cfg.env), "EVAL_KEYS", ()))  # read by build_source, not the env
     rename = getattr(OmegaConf.get_type(cfg.env), "KWARG_NAMES", {})  # schema name -> the env's
     return {**OmegaConf.to_container(cfg.env.kwargs),
             **{rename.get(k, k): v for k, v in OmegaConf.to_container(cfg.env).items() if k not in base}}

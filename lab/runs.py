@@ -10,6 +10,7 @@ Used by lab.watch (and benchmarks that replay a run).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from dataclasses import dataclass
@@ -138,6 +139,40 @@ def open_run(run: str, checkpoint: str | None = None, runs_dir: Path = Path("run
         raise LabError(f"checkpoint {file} holds no learner state")
     media = (run_dir if run_dir is not None else file.parent) / "media"
     return Run(file, state, cfg, run_dir, media)
+
+
+def with_env_overrides(run: Run, overrides: list[str]) -> Run:
+    """The run with `env.KEY=VALUE` overrides applied to its config (what is played, e.g. a level it
+    never trained on; values are YAML: `env.level=[pits,stairs]`); one line for an override outside
+    env.*, an unknown key or an invalid value."""
+    if not overrides:
+        return run
+    import copy
+
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lab.config import validate
+
+    cfg = copy.deepcopy(run.cfg)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.startswith("env.") or OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
+            raise LabError(f"{item}: lab.watch takes overrides of the run's env.* keys (what is played), "
+                           f"e.g. env.level=pits")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        try:
+            OmegaConf.update(cfg, key, value, merge=False)
+        except OmegaConfBaseException as exc:
+            raise LabError(f"{item}: {str(exc).splitlines()[0]}") from None
+    error = validate(cfg)
+    if error:
+        raise LabError(error)
+    return dataclasses.replace(run, cfg=cfg)
 
 
 def rebuild(run: Run, device: str | None = None) -> tuple[Any, Any, Any]:

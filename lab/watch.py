@@ -4,6 +4,7 @@ evaluation episodes, print their returns and write a video (never needs a displa
     python -m lab.watch runs/2026-01-02/10-00-00_ppo_cartpole     # best.pt, the run's eval seeds
     python -m lab.watch latest --checkpoint last --episodes 3 --gif
     python -m lab.watch latest --live --speed 2                    # a window; space pauses, q quits
+    python -m lab.watch latest env.level=pits env.sticky_actions=0.25   # a level it never trained on
 
 The episodes are RLSource.evaluate's, played by `learner.evaluate` (the learner's own evaluation
 policy): the same seeds (`seed + 10_000`) and per-env episode quotas as the run's own
@@ -33,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from lab.core.errors import LabError
-from lab.runs import Run, open_run, rebuild
+from lab.runs import Run, open_run, rebuild, with_env_overrides
 from lab.viewer import LiveView, Quit, display_problem
 
 # Per-episode info shown as extra columns, read from the step that ended the episode.
-INFO_COLUMNS: dict[str, tuple[str, ...]] = {"lab/Mario-v0": ("flag_get", "x_pos")}
+INFO_COLUMNS: dict[str, tuple[str, ...]] = {"lab/Mario-v0": ("flag_get", "x_pos", "progress")}
 
 
 @dataclass
@@ -146,7 +147,7 @@ def print_table(run: Run, played: list[Episode], keys: tuple[str, ...], title: s
 
 
 def watch(args: argparse.Namespace) -> int:
-    run = open_run(args.run, args.checkpoint, Path(args.runs_dir))
+    run = with_env_overrides(open_run(args.run, args.checkpoint, Path(args.runs_dir)), args.overrides)
     source, learner, device = rebuild(run, args.device)
     from envs.source import RLSource
 
@@ -259,6 +260,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "learner shows (a GAN: fresh samples and a latent-walk video).",
         epilog="With the defaults, the episodes are the run's own evaluation (same seeds, quotas and policy).")
     p.add_argument("run", help="a run directory, a checkpoint .pt file, or 'latest' (the newest run with a checkpoint)")
+    p.add_argument("overrides", nargs="*", metavar="env.KEY=VALUE",
+                   help="play with these env settings instead of the run's (e.g. env.level=pits, a level file or "
+                        "folder it never trained on, env.sticky_actions=0.25)")
     p.add_argument("--checkpoint", default=None, metavar="best|last|PATH",
                    help="which checkpoint of the run (default: best, else last)")
     p.add_argument("--episodes", type=int, default=None, help="episodes to play (default: the run's env.eval_episodes)")

@@ -100,6 +100,8 @@ BUILT = [
     (["agent=ppo", "env=mario", "env.level=[intro,procedural]", "env.train_levels=0"],
      "train_levels=0 (unbounded procedural levels) cannot be mixed with other levels in a list; give "
      "train_levels=N for N procedural levels"),
+    (["agent=ppo", "env=mario", "env.level=[intro,pits]", "env.eval_levels=[stairs,pits]"],
+     "eval level pits is also a training level: held-out evaluation needs levels training never plays"),
     (["agent=dcgan", "data=mnist", "data.root={tmp}/empty", "data.download=false"],
      "mnist: missing train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz in {tmp}/empty (gzipped or not; also "
      "looked in {tmp}/empty/MNIST/raw); place the standard IDX files there or pass download=True with network "

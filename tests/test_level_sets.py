@@ -152,3 +152,49 @@ def test_one_level_stays_the_default_and_uses_no_level_draws() -> None:
         assert supply.fixed and supply.name == name
     env = MarioVectorEnv(num_envs=4, level="procedural", seed=3, difficulty=0.2)
     assert env.supply.fixed and env.level.name == "procedural-3-0.2"
+
+
+def test_held_out_sets_never_share_a_level_with_training() -> None:
+    from envs.mario.supply import heldout_sets
+
+    sets = heldout_sets({"level": "procedural", "train_levels": 50, "difficulty": [0.2, 0.6]})
+    names = [name for name, _, _ in sets]
+    assert names == [*BUILTIN_LEVELS, "procedural"]  # auto on a level set: built-ins + 200 procedural
+    _, procedural, episodes = sets[-1]
+    assert episodes == 200 and procedural["seed"] == EVAL_SEEDS and procedural["train_levels"] == 200
+    assert procedural["difficulty"] == [0.2, 0.6] and procedural["level_order"] == "sequential"
+    assert heldout_sets({"level": "intro"}) == []  # one training level: evaluation plays it, nothing else
+    trained_on_pits = [name for name, _, _ in heldout_sets({"level": "pits"}, "heldout")]
+    assert trained_on_pits == ["intro", "enemies", "stairs", "procedural"]
+    with pytest.raises(LevelError, match="eval level pits is also a training level"):
+        heldout_sets({"level": ["intro", "pits"]}, ["pits"])
+
+
+def test_sequential_order_plays_each_level_of_a_set_once() -> None:
+    env = MarioVectorEnv(num_envs=6, level="procedural", train_levels=6, seed=EVAL_SEEDS, level_order="sequential")
+    env.reset(seed=0)
+    assert [lv.name.split("-")[1] for lv in env.levels] == [str(EVAL_SEEDS + i) for i in range(6)]
+
+
+def test_training_on_a_level_set_reports_held_out_clear_rate_and_the_gap(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from lab import train
+
+    result = train("agent=ppo", "env=mario", "env.level=procedural", "env.train_levels=4", "env.num_envs=16",
+                   "agent.batch_size=256", "env.eval_heldout_levels=6", "env.eval_level_episodes=2",
+                   "env.eval_episodes=4", "trainer.total_steps=4096", "trainer.eval_every=0", "wandb.mode=disabled",
+                   run_dir=tmp_path / "run")
+    final = result.final
+    for name in [*BUILTIN_LEVELS, "procedural"]:
+        assert 0.0 <= final[f"heldout/{name}/clear_rate"] <= 1.0 and 0.0 < final[f"heldout/{name}/progress"] <= 1.0
+    assert final["gap/clear_rate"] == pytest.approx(final["clear_rate"] - final["heldout/clear_rate"])
+    assert final["gap/progress"] == pytest.approx(final["progress"] - final["heldout/progress"])
+    # lab.watch plays the trained agent on a level it never saw, by an override after the run
+    proc = subprocess.run([sys.executable, "-m", "lab.watch", str(tmp_path / "run"), "env.level=stairs",
+                           "--episodes", "2", "--no-video", "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shown = json.loads(proc.stdout)
+    assert len(shown["episodes"]) == 2

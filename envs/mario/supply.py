@@ -154,12 +154,15 @@ class LevelSupply:
 
     def __init__(self, level: str | Path | Level | Iterable[Any] = "intro", *, train_levels: int | None = None,
                  difficulty: Any = 0.5, level_seed: int | None = None, pool: int = 64, level_episodes: int = 64,
-                 prefetch: bool = True):
+                 order: str = "random", prefetch: bool = True):
         self.difficulty = _difficulty(difficulty)
         if train_levels is not None and int(train_levels) < 0:
             raise LevelError(f"train_levels must be >= 0 (0: unbounded), got {train_levels}")
         if pool < 1 or level_episodes < 1:
             raise LevelError(f"level_pool and level_episodes must be >= 1, got {pool} and {level_episodes}")
+        if order not in ("random", "sequential"):
+            raise LevelError(f"level order must be random or sequential, got {order!r}")
+        self.order = order  # sequential: draw k plays level k of the set (evaluation: each level in turn)
         self.train_levels = None if train_levels is None else int(train_levels)
         self.first_seed = int(level_seed or 0)
         self.pool_size, self.level_episodes, self.prefetch = int(pool), int(level_episodes), prefetch
@@ -215,7 +218,7 @@ class LevelSupply:
                                      "in a list; give train_levels=N for N procedural levels")
                 self.unbounded = True
                 return []
-            if self.first_seed + n > EVAL_SEEDS:
+            if self.first_seed < EVAL_SEEDS < self.first_seed + n:
                 raise LevelError(f"procedural training seeds must stay below {EVAL_SEEDS} (held-out evaluation seeds "
                                  f"start there); level_seed + train_levels = {self.first_seed + n}")
             return [("procedural", s, seed_difficulty(s, self.difficulty))
@@ -354,7 +357,9 @@ class LevelSupply:
         """Restart the supply's draws from `seed` (the env's reset seed); an unbounded stream restarts
         at its first level."""
         self._rng = np.random.default_rng([int(seed), 0x1E7E1])
-        if self.unbounded:
+        if not self.unbounded:
+            self._draws = 0
+        else:
             self._next_seed, self._draws = self.first_seed, 0
             self._pool = deque(self._stream_key() for _ in range(self.pool_size))
 
@@ -383,6 +388,9 @@ class LevelSupply:
             self._ahead()
             self._draws += 1
             key = self._pool[int(self._rng.integers(len(self._pool)))]
+        elif self.order == "sequential":
+            key = self.keys[self._draws % len(self.keys)]
+            self._draws += 1
         else:
             key = self.keys[int(self._rng.integers(len(self.keys)))]
         return key, self.data(key)
@@ -404,6 +412,51 @@ class LevelSupply:
         self._pool = deque(_key(k) for k in state["pool"])
         if self._worker is not None:  # the background process restarts at the stream's new position
             self.close()
+
+
+def heldout_sets(train: dict[str, Any], eval_levels: Any = "auto", eval_heldout_levels: int = 200,
+                 eval_level_episodes: int = 20, eval_sticky_actions: float | None = None
+                 ) -> list[tuple[str, dict[str, Any], int]]:
+    """What evaluation plays besides the training levels: [(name, env kwargs, episodes)], one game per
+    episode, each game on its own level (`level_order="sequential"`).
+
+    `eval_levels`: "auto" ("heldout" when `train` (the env's kwargs) plays a level set, else "none"),
+    "none", "heldout" (`eval_heldout_levels` procedural levels with seeds from EVAL_SEEDS on, which
+    training never uses, at the training difficulty, one episode each; and each built-in level training
+    does not play, `eval_level_episodes` episodes each), or levels as env.level takes them (names, files, folders, a
+    list; `procedural` in it means the held-out procedural levels). A level that is also a training
+    level is refused."""
+    kw = {k: train[k] for k in ("level", "train_levels", "difficulty") if k in train}
+    training = LevelSupply(kw.get("level", "intro"), train_levels=kw.get("train_levels"),
+                           difficulty=kw.get("difficulty", 0.5), level_seed=train.get("seed"), prefetch=False)
+    if eval_levels is None or eval_levels == "auto":
+        eval_levels = "none" if training.fixed else "heldout"
+    if eval_levels == "none":
+        return []
+    extra = {"level_order": "sequential"}
+    if eval_sticky_actions is not None:
+        extra["sticky_actions"] = eval_sticky_actions
+    trained = set(training.keys)
+    names = list(BUILTIN_LEVELS) + ["procedural"] if eval_levels == "heldout" else (
+        list(eval_levels) if isinstance(eval_levels, (list, tuple)) else [eval_levels])
+    if eval_levels == "heldout":  # the built-in levels training does not play
+        names = [n for n in names if n == "procedural" or ("file", str(LEVELS_DIR / f"{n}.txt")) not in trained]
+    sets: list[tuple[str, dict[str, Any], int]] = []
+    for name in names:
+        if str(name) == "procedural":
+            sets.append(("procedural", {**extra, "level": "procedural", "train_levels": eval_heldout_levels,
+                                        "seed": EVAL_SEEDS, "difficulty": kw.get("difficulty", 0.5)},
+                         eval_heldout_levels))
+            continue
+        supply = LevelSupply(name, prefetch=False)
+        for key in supply.keys:
+            if key in trained:
+                shown = Path(key[1]).stem if Path(key[1]).parent == LEVELS_DIR else key[1]
+                raise LevelError(f"eval level {shown} is also a training level: held-out evaluation needs levels "
+                                 f"training never plays")
+        label = Path(str(name)).stem if str(name) not in BUILTIN_LEVELS else str(name)
+        sets.append((label, {**extra, "level": str(name)}, len(supply.keys) * eval_level_episodes))
+    return sets
 
 
 def _key(k: Sequence[Any]) -> tuple:

@@ -14,6 +14,8 @@ Keyword arguments (shared with the single env `MarioEnv`):
                  seed..seed+N-1; 0: unbounded (a stream of new levels through a pool)
     seed, difficulty   the first procedural seed, and the difficulty: a value in [0, 1] or [low, high]
     level_pool, level_episodes   train_levels=0: pool size; resets between new levels
+    level_order  "random" (default): each reset draws a level of the set; "sequential": reset k
+                 plays level k (evaluation: with as many games as levels, game i plays level i)
     obs          "grid": uint8 [16, 16] codes of the camera view (`GRID_CODES`)
                  "pixels": uint8 RGB [240, 256, 3], or [H, W] with grayscale=True
     grayscale    pixels as one luma channel
@@ -41,9 +43,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.mario.actions import action_buttons, resolve_actions
-from envs.mario.batch import NUM_CODES, GameLevels, fill_stack, grid_obs, reset_batch, shift_stack, step_batch
+from envs.mario.batch import LFX, NUM_CODES, GameLevels, fill_stack, grid_obs, reset_batch, shift_stack, step_batch
 from envs.mario.engine import (
-    DEAD, NP, PCOINS, PSCORE, PSTATUS, PTIME, PWIDTH, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
+    DEAD, NP, PCOINS, PLAYER_W, PSCORE, PSTATUS, PTIME, PWIDTH, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
 )
 from envs.mario.level import BUILTIN_LEVELS, Level
 from envs.mario.supply import LevelSupply, _key
@@ -86,6 +88,7 @@ class MarioVectorEnv(VectorEnv):
         train_levels: int | None = None,
         level_pool: int = 64,
         level_episodes: int = 64,
+        level_order: str = "random",
         render_mode: str | None = None,
     ):
         if obs not in ("grid", "pixels"):
@@ -98,7 +101,7 @@ class MarioVectorEnv(VectorEnv):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.num_envs = int(num_envs)
         self.supply = LevelSupply(level, train_levels=train_levels, difficulty=difficulty, level_seed=seed,
-                                  pool=level_pool, level_episodes=level_episodes)
+                                  pool=level_pool, level_episodes=level_episodes, order=level_order)
         self.obs_kind = obs
         self.action_set = resolve_actions(actions)
         self.frame_skip = int(frame_skip)
@@ -220,6 +223,9 @@ class MarioVectorEnv(VectorEnv):
             "life": (status != DEAD).astype(np.int64),
             "time": P[:, PTIME].copy(),
             "score": P[:, PSCORE].copy(),
+            # how far into its level each game got: the right edge of Mario over the flag's x (1 on the flag)
+            "progress": np.minimum((P[:, PX] >> SHIFT) + PLAYER_W, self._levels.ints[:, LFX])
+            / np.maximum(self._levels.ints[:, LFX], 1),
         }
         mask = np.ones(self.num_envs, dtype=np.bool_)
         info: dict[str, Any] = {}
