@@ -21,8 +21,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def lab_solve_run(overrides: list[str], seed: int, rule: dict[str, float]) -> dict:
-    """Train the lab with `overrides` until solved or out of budget; the final policy's 20-episode return."""
+def lab_solve_run(overrides: list[str], seed: int, rule: dict[str, float], time_limit_s: float | None = None) -> dict:
+    """Train the lab with `overrides` until solved or out of budget (or past `time_limit_s` of training
+    wall time: the trainer's own trainer.time_limit_min, checked after each tick); the final policy's
+    20-episode return. `wall_s` and `steps_done`: where the run ended, solved or not."""
     from hydra import compose, initialize_config_dir
 
     from lab.core import checkpoint
@@ -34,6 +36,8 @@ def lab_solve_run(overrides: list[str], seed: int, rule: dict[str, float]) -> di
                  f"trainer.eval_every={rule['eval_every']}", f"env.eval_episodes={rule['episodes']}",
                  f"trainer.stop_at={rule['threshold']}", f"trainer.total_steps={rule['budget']}",
                  "trainer.checkpoint_every=0"]
+    if time_limit_s is not None:
+        overrides.append(f"trainer.time_limit_min={time_limit_s / 60:.6g}")
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     run_dir = Path(tempfile.mkdtemp(prefix="bench_lab_"))
@@ -47,7 +51,8 @@ def lab_solve_run(overrides: list[str], seed: int, rule: dict[str, float]) -> di
     source.close()
     return {"solved": solved, "time_s": result["wall_time_s"] if solved else None,
             "steps": result["steps"] if solved else None, "sps": result["steps"] / result["wall_time_s"],
-            "final20": final20}
+            "final20": final20, "wall_s": result["wall_time_s"], "steps_done": result["steps"],
+            "time_limited": result.get("stop_reason", "").startswith("time limit")}
 
 
 def sb3_solve_run(model: Any, env_id: str, seed: int, rule: dict[str, float]) -> dict:

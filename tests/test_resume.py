@@ -127,6 +127,16 @@ def test_signal_saves_a_checkpoint_and_exits_cleanly(sig: int, tmp_path: Path) -
     assert state["step"] == result["steps"] > 0
 
 
+def test_time_limit_stops_with_a_checkpoint(tmp_path: Path) -> None:
+    # benchmarks/recurrent_cartpole.py caps a contestant's wall time with trainer.time_limit_min
+    result = train(["env=cartpole", "trainer.total_steps=40000", "trainer.eval_every=0", "trainer.log_every=0",
+                    "trainer.checkpoint_every=0", "trainer.stop_at=null", "trainer.time_limit_min=1e-6"],
+                   tmp_path / "run")
+    assert result["status"] == "stopped" and result["stop_reason"].startswith("time limit")
+    assert 0 < result["steps"] < 40000
+    assert ckpt.load(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == result["steps"]
+
+
 @pytest.mark.parametrize("learner", [
     ["agent=dqn", "env=cartpole", "agent.save_replay=true"],
     ["agent=sb3_ppo", "env=cartpole", "agent.chunk_steps=1024"],
