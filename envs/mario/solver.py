@@ -58,6 +58,15 @@ class _Games:
         self.needs_reset = self.needs_reset[idx]
 
 
+def _history(parent: list[int], action: list[int], node: int, repeat: int) -> list[int]:
+    """The env-step actions from the start to tree node `node`."""
+    steps: list[int] = []
+    while node > 0:
+        steps.append(action[node])
+        node = parent[node]
+    return [a for a in reversed(steps) for _ in range(repeat)]
+
+
 def solve(
     level: Level,
     beam: int = 24,
@@ -72,34 +81,35 @@ def solve(
     n_act = len(resolve_actions(actions))
     n = beam * n_act
     games = _Games(level, n, actions, frame_skip, time_limit)
-    members = [(0, [])]  # (game index in the current state, action history)
     act = np.tile(np.arange(n_act), beam)
+    # The search tree: node j was reached from node parent[j] by holding action[j] for `repeat` steps
+    # (node 0 is the start); a member's history is read back only for the winner.
+    parent, action = [-1], [-1]
+    members = np.zeros(1, dtype=np.int64)  # game index in the current state, per beam member
+    nodes = np.zeros(1, dtype=np.int64)    # tree node, per beam member
+    slot = np.arange(n) // n_act           # the beam member each game continues
     for _ in range(max_iters):
-        src = np.repeat([m[0] for m in members] + [members[0][0]] * (beam - len(members)), n_act)
-        games.take(src)
+        m = len(members)
+        games.take(np.repeat(np.concatenate([members, np.full(beam - m, members[0])]), n_act))
         alive = np.ones(n, dtype=bool)
         for _ in range(repeat):
             done, won = games.step(np.where(alive, act, 0))
             won &= alive
             if won.any():
                 k = int(np.argmax(won))
-                return members[min(k // n_act, len(members) - 1)][1] + [int(act[k])] * repeat
+                return _history(parent, action, int(nodes[min(k // n_act, m - 1)]), repeat) + [int(act[k])] * repeat
             alive &= ~done
         P = games.state["P"]
         order = np.argsort(-P[:, PX], kind="stable")
-        seen: set[tuple[int, int, int]] = set()
-        new_members = []
-        for k in order:
-            if not alive[k] or k // n_act >= len(members):
-                continue
-            key = (int(P[k, PX] >> 8), int(P[k, PY] >> 8), int(P[k, PVX] >> 8))
-            if key in seen:
-                continue
-            seen.add(key)
-            new_members.append((int(k), members[k // n_act][1] + [int(act[k])] * repeat))
-            if len(new_members) == beam:
-                break
-        if not new_members:
+        order = order[alive[order] & (slot[order] < m)]
+        if not len(order):
             return None
-        members = new_members
+        # the furthest right first, one per distinct (position, speed): a key per game, first occurrences
+        key = ((P[order, PX] >> 8) << 24) | (((P[order, PY] >> 8) + (1 << 15)) << 8) | ((P[order, PVX] >> 8) + 128)
+        _, first = np.unique(key, return_index=True)
+        chosen = order[np.sort(first)[:beam]]
+        new_nodes = np.arange(len(parent), len(parent) + len(chosen), dtype=np.int64)
+        parent.extend(int(nodes[slot[k]]) for k in chosen)
+        action.extend(int(act[k]) for k in chosen)
+        members, nodes = chosen.astype(np.int64), new_nodes
     return None
