@@ -9,7 +9,9 @@ and writes next to them:
 - report.md and report.csv: per group the final metric's mean, interquartile mean (IQM, the
   robust aggregate of Agarwal et al. 2021) and the IQM's 95% stratified-bootstrap confidence
   interval (both from rliable, the paper's library), and how many runs completed or failed;
-- report.png: learning curves, one line per group (IQM over seeds) with a 95% bootstrap band.
+- report.png: learning curves, one line per group (IQM over seeds) with a 95% bootstrap band;
+- for runs evaluated on held-out levels (Mario level sets), a second table in report.md: the clear
+  rate on the training levels, on the held-out levels (all, and each set) and the gap.
 
 Failed runs count in the table; their metrics are not averaged in. `iqm_intervals` is the one
 place the lab computes IQMs and their intervals (lab.bench uses it too).
@@ -173,6 +175,27 @@ def markdown(rows: list[dict[str, Any]], metric: str) -> str:
     return "\n".join(lines)
 
 
+def level_sets_table(root: Path, results: list[dict[str, Any]]) -> str:
+    """Runs evaluated on held-out levels (the Mario game's level sets): per group, the clear rate on the
+    training levels, on all held-out levels and on each held-out set, and the gap (IQM over seeds
+    [95% CI]); "" when no run has held-out results."""
+    finals = [r.get("final", {}) for r in results]
+    if not any("heldout/clear_rate" in f for f in finals):
+        return ""
+    sets = sorted({k.split("/")[1] for f in finals for k in f if k.startswith("heldout/") and k.count("/") == 2})
+    columns = ["clear_rate", "heldout/clear_rate", "gap/clear_rate", *(f"heldout/{s}/clear_rate" for s in sets)]
+    cells: dict[str, list[str]] = {}
+    for column in columns:
+        for r in summarise(root, f"eval/{column}"):
+            value = "" if math.isnan(r["iqm"]) else f"{r['iqm']:.2f} [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]"
+            cells.setdefault(r["group"], []).append(value)
+    names = ["training levels", "held out", "gap", *sets]
+    lines = ["## Clear rate per level set (IQM over seeds [95% CI])", "",
+             "| group | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {group} | " + " | ".join(values) + " |" for group, values in cells.items()]
+    return "\n".join(lines)
+
+
 def plot(rows: list[dict[str, Any]], metric: str, path: Path, unit: str) -> None:
     import matplotlib
 
@@ -234,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.root
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, args.metric)
+    levels = level_sets_table(args.root, results)
+    if levels:
+        table += "\n\n" + levels
     (out / "report.md").write_text(table + "\n")
     with open(out / "report.csv", "w", newline="") as f:
         writer = csv.writer(f)

@@ -198,3 +198,30 @@ def test_training_on_a_level_set_reports_held_out_clear_rate_and_the_gap(tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     shown = json.loads(proc.stdout)
     assert len(shown["episodes"]) == 2
+
+
+def test_report_shows_the_clear_rate_per_level_set(tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    from lab.report import main as report
+
+    for train_levels, rates in ((10, (0.9, 0.2)), (1000, (0.8, 0.6))):
+        for seed in range(3):
+            run = tmp_path / f"n{train_levels}_s{seed}"
+            (run / ".hydra").mkdir(parents=True)
+            (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"agent": {"name": "ppo"}, "seed": seed}))
+            (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
+                [f"env.train_levels={train_levels}", f"seed={seed}"]))
+            train_rate, held = rates[0] + 0.01 * seed, rates[1] + 0.01 * seed
+            final = {"return_mean": 1.0, "clear_rate": train_rate, "heldout/clear_rate": held,
+                     "gap/clear_rate": train_rate - held, "heldout/intro/clear_rate": held,
+                     "heldout/procedural/clear_rate": held}
+            (run / "result.json").write_text(json.dumps({"completed": True, "score": "return_mean", "final": final}))
+            (run / "metrics.jsonl").write_text(json.dumps({"step": 1, **{f"eval/{k}": v for k, v in final.items()}})
+                                               + "\n")
+    assert report([str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "| group | training levels | held out | gap | intro | procedural |" in text
+    assert "| env.train_levels=10 | 0.91 [0.90, 0.92] | 0.21 [0.20, 0.22] | 0.70 [0.70, 0.70] |" in text
