@@ -7,8 +7,8 @@ import pytest
 
 from envs.mario.catalog import load_level
 from envs.mario.level import (
-    BLOCK, BRICK, BRICK_COIN, BUILTIN_LEVELS, COIN, EMPTY, GOOMBA, GROUND, HIDDEN, KOOPA, PIPE,
-    PLATFORM, PLATFORM_BG, QUESTION, RED_KOOPA, SPINY, USED, LevelError, read_level,
+    BLOCK, BRICK, BRICK_COIN, BRICK_MUSHROOM, BUILTIN_LEVELS, COIN, EMPTY, GOOMBA, GROUND, HIDDEN, KOOPA, MUSHROOM,
+    PIPE, PLATFORM, PLATFORM_BG, QUESTION, QUESTION_MUSHROOM, RED_KOOPA, SPINY, USED, LevelError, read_level,
 )
 
 ALL_TILES = "-X#BSCLU?@Q!12DotT%|gGkKrRyY"
@@ -33,12 +33,14 @@ def test_every_character_parses(tmp_path):
     path = _write(tmp_path, _level_text(extra={5: "-" + ALL_TILES}))
     level = read_level(path)
     assert level.width == 40 and level.start == (2, 13) and level.flag == (39, 13) and level.has_flag
-    expected = [EMPTY, GROUND, BLOCK, BRICK, BRICK, BRICK_COIN, BRICK_COIN, BRICK_COIN, QUESTION, QUESTION,
-                QUESTION, QUESTION, HIDDEN, HIDDEN, USED, COIN, PIPE, PIPE, PLATFORM, PLATFORM_BG]
+    expected = [EMPTY, GROUND, BLOCK, BRICK, BRICK, BRICK_COIN, BRICK_COIN, BRICK_MUSHROOM, QUESTION,
+                QUESTION_MUSHROOM, QUESTION, QUESTION, HIDDEN, HIDDEN, USED, COIN, PIPE, PIPE, PLATFORM, PLATFORM_BG]
     assert list(level.tiles[1 : 1 + len(expected), 5]) == expected
-    kinds = [GOOMBA, GOOMBA, KOOPA, KOOPA, RED_KOOPA, RED_KOOPA, SPINY, SPINY]
+    # the mushrooms of U and @ wait on top of their blocks, then the enemies
+    kinds = [MUSHROOM, MUSHROOM, GOOMBA, GOOMBA, KOOPA, KOOPA, RED_KOOPA, RED_KOOPA, SPINY, SPINY]
     assert level.enemies[:, 2].tolist() == kinds
-    assert level.enemies[:, 1].tolist() == [5] * 8
+    assert level.enemies[:, 1].tolist() == [4, 4] + [5] * 8
+    assert level.enemies[:2, 0].tolist() == [8, 10]
     # Markers and enemies leave empty tiles behind.
     assert level.tiles[2, 13] == EMPTY and np.all(level.tiles[1 + len(expected) :, 5] == EMPTY)
 
@@ -121,7 +123,7 @@ def test_every_framework_character_loads_and_plays(tmp_path):
     level = read_level(path)
     assert level.start == (2, 12) and level.has_flag and level.flag == (38, 12)
     kinds = sorted(level.enemies[:, 2].tolist())
-    assert kinds == sorted([GOOMBA, GOOMBA, GOOMBA, KOOPA, KOOPA, RED_KOOPA, RED_KOOPA, SPINY, SPINY])
+    assert kinds == sorted([GOOMBA, GOOMBA, GOOMBA, KOOPA, KOOPA, RED_KOOPA, RED_KOOPA, SPINY, SPINY, MUSHROOM, MUSHROOM])
     assert {PIPE} == {int(level.tiles[c, r]) for c, r in [(27, 11), (28, 11), (27, 12), (28, 13)]}
     _plays(path)
 

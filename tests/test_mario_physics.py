@@ -172,3 +172,69 @@ def test_camera_scrolls_right_and_never_back():
         assert g.x >= cams[-1]  # the left screen edge is a wall
     assert cams[199] > 0 and np.all(np.diff(cams) >= 0)
     assert cams[-1] == cams[260] and g.x < cams[260] + 112  # walked back left; camera stayed
+
+
+# --- the mushroom power-up ---------------------------------------------------------------
+
+def _make_big(g: Game) -> None:
+    g.P[0, eng.PBIG] = 1
+    g.P[0, eng.PY] -= 16 * SUB  # feet stay on the ground
+
+
+def test_a_mushroom_comes_out_of_its_block_and_makes_mario_big() -> None:
+    from envs.mario.level import MUSHROOM
+
+    g = Game(extra={10: "--@"})
+    mushroom = int(np.flatnonzero(g.E[0, :, eng.EKIND] == MUSHROOM)[0])
+    assert g.E[0, mushroom, eng.ESTATE] == eng.INSIDE
+    g.frames(8)
+    for _ in range(40):  # jump straight up into the block
+        g.frame(A)
+        if g.E[0, mushroom, eng.ESTATE] == eng.ACTIVE:
+            break
+    assert g.T[0, 2, 10] == USED and g.E[0, mushroom, eng.ESTATE] == eng.ACTIVE
+    assert g.E[0, mushroom, eng.EVX] > 0  # it walks right
+    assert g.P[0, eng.PBIG] == 0
+    for _ in range(300):  # chase it
+        g.frame(R | B)
+        if g.P[0, eng.PBIG]:
+            break
+    assert g.P[0, eng.PBIG] == 1 and g.E[0, mushroom, eng.ESTATE] == eng.GONE
+    g.frames(30)
+    assert g.P[0, eng.PGROUND] == 1 and g.y == 14 * 16 - 32  # standing, 32 px tall
+
+
+def test_a_hit_shrinks_big_mario_who_is_then_briefly_invulnerable() -> None:
+    g = Game(extra={13: "--M-----g" + "-" * 31 + "g"})
+    _make_big(g)
+    hit_at = None
+    for f in range(400):
+        g.frame(R)
+        if hit_at is None and g.P[0, eng.PBIG] == 0:
+            hit_at = f
+            assert g.P[0, eng.PINV] == eng.INVULNERABLE_FRAMES - 1 or g.P[0, eng.PINV] == eng.INVULNERABLE_FRAMES
+            assert g.P[0, eng.PSTATUS] == eng.ALIVE
+        if g.P[0, eng.PSTATUS] != eng.ALIVE:
+            break
+    assert hit_at is not None
+    # walked on through the first goomba while flashing, then the second one killed small Mario
+    assert g.P[0, eng.PSTATUS] == eng.DEAD and f - hit_at > eng.INVULNERABLE_FRAMES
+    small = Game(extra={13: "--M-----g"})
+    for _ in range(200):
+        small.frame(R)
+        if small.P[0, eng.PSTATUS] != eng.ALIVE:
+            break
+    assert small.P[0, eng.PSTATUS] == eng.DEAD  # the same goomba kills small Mario at once
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_bricks_break_only_under_big_mario(big: bool) -> None:
+    from envs.mario.level import BRICK, EMPTY
+
+    g = Game(extra={10: "--B"})
+    if big:
+        _make_big(g)
+    g.frames(8)
+    for _ in range(60):
+        g.frame(A)
+    assert g.T[0, 2, 10] == (EMPTY if big else BRICK)

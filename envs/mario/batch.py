@@ -13,34 +13,35 @@ import numpy as np
 
 from envs.mario._jit import njit
 from envs.mario.engine import (
-    ACTIVE, ALIVE, DEAD, EKIND, ESTATE, EX, EY, PCAM, PPREV_BTN, PSTATUS, PSTEPS, PWIDTH, PX, PY,
+    ACTIVE, ALIVE, DEAD, EKIND, ESTATE, EX, EY, PBIG, PCAM, PPREV_BTN, PSTATUS, PSTEPS, PWIDTH, PX, PY,
     SHIFT, TIMEUP, WON, game_frame, rand_unit, reset_game,
 )
 from envs.mario.level import (
-    BLOCK, BRICK, BRICK_COIN, COIN, GOOMBA, GROUND, KOOPA, NUM_TILES, PIPE, PLATFORM,
-    QUESTION, RED_KOOPA, SHELL, SPINY, USED, Level,
+    BLOCK, BRICK, BRICK_COIN, BRICK_MUSHROOM, COIN, GOOMBA, GROUND, KOOPA, MUSHROOM, NUM_TILES, PIPE, PLATFORM,
+    QUESTION, QUESTION_MUSHROOM, RED_KOOPA, SHELL, SPINY, USED, Level,
 )
 
 # Grid observation codes (uint8).
 GRID_CODES: dict[str, int] = {
     "empty": 0, "solid": 1, "brick": 2, "question": 3, "coin": 4, "platform": 5,
-    "flag": 6, "player": 7, "goomba": 8, "koopa": 9, "shell": 10, "spiny": 11,
+    "flag": 6, "player": 7, "goomba": 8, "koopa": 9, "shell": 10, "spiny": 11, "mushroom": 12,
 }
 NUM_CODES = len(GRID_CODES)
 # Tile id -> grid code. Hidden blocks and decorations look empty, as on screen; bricks
 # with a coin look like bricks.
 TILE_CODE = np.zeros(NUM_TILES, dtype=np.uint8)
 TILE_CODE[[GROUND, BLOCK, USED, PIPE]] = GRID_CODES["solid"]
-TILE_CODE[[BRICK, BRICK_COIN]] = GRID_CODES["brick"]
-TILE_CODE[QUESTION] = GRID_CODES["question"]
+TILE_CODE[[BRICK, BRICK_COIN, BRICK_MUSHROOM]] = GRID_CODES["brick"]
+TILE_CODE[[QUESTION, QUESTION_MUSHROOM]] = GRID_CODES["question"]
 TILE_CODE[COIN] = GRID_CODES["coin"]
 TILE_CODE[PLATFORM] = GRID_CODES["platform"]
 # Enemy kind -> grid code.
-ENEMY_CODE = np.zeros(SHELL + 1, dtype=np.uint8)
+ENEMY_CODE = np.zeros(MUSHROOM + 1, dtype=np.uint8)
 ENEMY_CODE[GOOMBA] = GRID_CODES["goomba"]
 ENEMY_CODE[KOOPA] = ENEMY_CODE[RED_KOOPA] = GRID_CODES["koopa"]
 ENEMY_CODE[SHELL] = GRID_CODES["shell"]
 ENEMY_CODE[SPINY] = GRID_CODES["spiny"]
+ENEMY_CODE[MUSHROOM] = GRID_CODES["mushroom"]
 FLAG_CODE = GRID_CODES["flag"]
 PLAYER_CODE = GRID_CODES["player"]
 SOLID_CODE = GRID_CODES["solid"]
@@ -200,5 +201,6 @@ def grid_obs(out, slot, P, E, T, lint):
                 g[r, c] = ENEMY_CODE[E[i, e, EKIND]]
         c = ((P[i, PX] >> SHIFT) + 6) // 16 - c0
         r = ((P[i, PY] >> SHIFT) + 8) // 16
-        if 0 <= c < 16 and 0 <= r < 16:
-            g[r, c] = PLAYER_CODE
+        for k in range(1 + P[i, PBIG]):  # big Mario fills two cells
+            if 0 <= c < 16 and 0 <= r + k < 16:
+                g[r + k, c] = PLAYER_CODE

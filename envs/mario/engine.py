@@ -32,8 +32,8 @@ import numpy as np
 
 from envs.mario._jit import njit
 from envs.mario.level import (
-    BLOCK, BRICK, BRICK_COIN, COIN, EMPTY, GOOMBA, GROUND, HIDDEN, NUM_TILES, PIPE,
-    PLATFORM, QUESTION, RED_KOOPA, SHELL, SPINY, USED, Level,
+    BLOCK, BRICK, BRICK_COIN, BRICK_MUSHROOM, COIN, EMPTY, GOOMBA, GROUND, HIDDEN, MUSHROOM, NUM_TILES, PIPE,
+    PLATFORM, QUESTION, QUESTION_MUSHROOM, RED_KOOPA, SHELL, SPINY, USED, Level,
 )
 
 SUB = 4096  # subpixel units per pixel
@@ -67,8 +67,11 @@ PGROUND, PJUMPING, PHOLD_G, PFALL_G = 4, 5, 6, 7
 PFACING, PPREV_BTN, PCAM, PCOINS, PSCORE = 8, 9, 10, 11, 12
 PTIME, PCLOCK, PSTATUS, PSTEPS, PWALK, PKILLS = 13, 14, 15, 16, 17, 18
 PWIDTH = 19  # the width in tiles of the level game i plays (games of one batch may play different levels)
-NP = 20
-PLAYER_W, PLAYER_H = 12, 16  # hitbox in pixels (sprite is 16x16, drawn 2 px left)
+PBIG, PINV = 20, 21  # 1 when Mario is big (ate a mushroom); frames of invulnerability left after a hit
+NP = 22
+PLAYER_W, PLAYER_H = 12, 16  # hitbox in pixels (sprite is 16x16, drawn 2 px left); big Mario: 12x32
+INVULNERABLE_FRAMES = 120  # after a hit shrinks big Mario (2 s, as in SMB)
+MUSHROOM_SPEED = 0x1000  # 1 px/frame
 
 # Game status (P[:, PSTATUS]).
 ALIVE, DEAD, WON, TIMEUP = 0, 1, 2, 3
@@ -76,11 +79,11 @@ ALIVE, DEAD, WON, TIMEUP = 0, 1, 2, 3
 # --- Enemy fields: last axis of E (int64) ---
 EKIND, EX, EY, EVX, EVY, ESTATE, ETIMER, EGROUND = 0, 1, 2, 3, 4, 5, 6, 7
 NEF = 8
-DORMANT, ACTIVE, GONE = 0, 1, 2
+DORMANT, ACTIVE, GONE, INSIDE = 0, 1, 2, 3  # INSIDE: a mushroom still in its block
 
 # Tile properties, indexed by tile id (numba treats these globals as constants).
 SOLID = np.zeros(NUM_TILES, dtype=np.bool_)
-SOLID[[GROUND, BLOCK, BRICK, BRICK_COIN, QUESTION, USED, PIPE]] = True
+SOLID[[GROUND, BLOCK, BRICK, BRICK_COIN, QUESTION, USED, PIPE, QUESTION_MUSHROOM, BRICK_MUSHROOM]] = True
 GIVES_COIN = np.zeros(NUM_TILES, dtype=np.bool_)
 GIVES_COIN[[BRICK_COIN, QUESTION, HIDDEN]] = True
 
@@ -151,7 +154,7 @@ def reset_game(i, P, E, T, base, spawns, n_spawns, start_x, start_y, time_limit)
         E[i, e, EKIND] = spawns[e, 2]
         E[i, e, EX] = spawns[e, 0] << SHIFT
         E[i, e, EY] = spawns[e, 1] << SHIFT
-        E[i, e, ESTATE] = DORMANT
+        E[i, e, ESTATE] = INSIDE if spawns[e, 2] == MUSHROOM else DORMANT
 
 
 @njit
@@ -169,14 +172,25 @@ def tile_at(T, i, W, tx, ty):
 def _bump_block(i, tx, ty, P, E, T):
     """The player's head hit tile (tx, ty) from below."""
     t = T[i, tx, ty]
-    if GIVES_COIN[t]:
+    if t == QUESTION_MUSHROOM or t == BRICK_MUSHROOM:
+        T[i, tx, ty] = USED
+        for e in range(E.shape[1]):  # its mushroom comes out on top and walks right
+            if E[i, e, EKIND] == MUSHROOM and E[i, e, ESTATE] == INSIDE and (E[i, e, EX] >> SHIFT) // 16 == tx \
+                    and (E[i, e, EY] >> SHIFT) // 16 == ty - 1:
+                E[i, e, ESTATE] = ACTIVE
+                E[i, e, EVX] = MUSHROOM_SPEED
+                break
+    elif GIVES_COIN[t]:
         T[i, tx, ty] = USED
         P[i, PCOINS] += 1
         P[i, PSCORE] += 200
+    elif t == BRICK and P[i, PBIG] == 1:  # big Mario breaks plain bricks
+        T[i, tx, ty] = EMPTY
+        P[i, PSCORE] += 50
     # Enemies standing on a bumped block are knocked out (as in SMB).
     top = ty * 16
     for e in range(E.shape[1]):
-        if E[i, e, ESTATE] != ACTIVE:
+        if E[i, e, ESTATE] != ACTIVE or E[i, e, EKIND] == MUSHROOM:
             continue
         ex = E[i, e, EX] >> SHIFT
         ey = E[i, e, EY] >> SHIFT
@@ -266,12 +280,13 @@ def _player_vertical(i, btn, P):
 def _move_player(i, P, E, T):
     """Move the player one axis at a time and resolve tile collisions."""
     W = P[i, PWIDTH]
+    ph = PLAYER_H << P[i, PBIG]  # 16 px small, 32 px big
     # Horizontal.
     # The hitbox covers subpixels [x, x + w*SUB): its last pixel is (x + w*SUB - 1) >> SHIFT.
     x = P[i, PX] + P[i, PVX]
     px = x >> SHIFT
     r0 = (P[i, PY] >> SHIFT) // 16
-    r1 = ((P[i, PY] + PLAYER_H * SUB - 1) >> SHIFT) // 16
+    r1 = ((P[i, PY] + ph * SUB - 1) >> SHIFT) // 16
     if P[i, PVX] > 0:
         col = ((x + PLAYER_W * SUB - 1) >> SHIFT) // 16
         for r in range(r0, r1 + 1):
@@ -306,12 +321,12 @@ def _move_player(i, P, E, T):
     py = y >> SHIFT
     P[i, PGROUND] = 0
     if P[i, PVY] >= 0:
-        row = ((y + PLAYER_H * SUB - 1) >> SHIFT) // 16
+        row = ((y + ph * SUB - 1) >> SHIFT) // 16
         for c in range(c0, c1 + 1):
             t = tile_at(T, i, W, c, row)
             # One-way platforms only hold a player who was above them.
-            if SOLID[t] or (t == PLATFORM and ((old_y + PLAYER_H * SUB - 1) >> SHIFT) < row * 16):
-                y = (row * 16 - PLAYER_H) << SHIFT
+            if SOLID[t] or (t == PLATFORM and ((old_y + ph * SUB - 1) >> SHIFT) < row * 16):
+                y = (row * 16 - ph) << SHIFT
                 P[i, PVY] = 0
                 P[i, PGROUND] = 1
                 P[i, PJUMPING] = 0
@@ -337,7 +352,7 @@ def _move_player(i, P, E, T):
     # Coins the player overlaps.
     py = y >> SHIFT
     for c in range(c0, c1 + 1):
-        for r in range(py // 16, ((y + PLAYER_H * SUB - 1) >> SHIFT) // 16 + 1):
+        for r in range(py // 16, ((y + ph * SUB - 1) >> SHIFT) // 16 + 1):
             if tile_at(T, i, W, c, r) == COIN:
                 T[i, c, r] = EMPTY
                 P[i, PCOINS] += 1
@@ -392,9 +407,9 @@ def _move_enemy(i, e, T, E, W):
 
 
 @njit
-def _overlap(px, py, ex, ey):
-    """Player hitbox (12x16 at px,py) against an enemy's (12x12 at ex+2, ey+4)."""
-    return px < ex + 14 and px + PLAYER_W > ex + 2 and py < ey + 16 and py + PLAYER_H > ey + 4
+def _overlap(px, py, ph, ex, ey):
+    """Player hitbox (12 x ph at px,py) against an enemy's (12x12 at ex+2, ey+4)."""
+    return px < ex + 14 and px + PLAYER_W > ex + 2 and py < ey + 16 and py + ph > ey + 4
 
 
 @njit
@@ -403,10 +418,11 @@ def _enemies(i, P, E, T, vy_moving):
     cam = P[i, PCAM]
     px = P[i, PX] >> SHIFT
     py = P[i, PY] >> SHIFT
+    ph = PLAYER_H << P[i, PBIG]
     died = False
     for e in range(E.shape[1]):
         st = E[i, e, ESTATE]
-        if E[i, e, EKIND] == 0 or st == GONE:
+        if E[i, e, EKIND] == 0 or st == GONE or st == INSIDE:
             continue
         if st == DORMANT:
             # Spawns are sorted by column: the first one still off-screen ends the scan.
@@ -426,16 +442,24 @@ def _enemies(i, P, E, T, vy_moving):
         # A moving shell knocks out every other enemy it touches.
         if kind == SHELL and E[i, e, EVX] != 0:
             for f in range(E.shape[1]):
-                if f != e and E[i, f, ESTATE] == ACTIVE:
+                if f != e and E[i, f, ESTATE] == ACTIVE and E[i, f, EKIND] != MUSHROOM:
                     fx = E[i, f, EX] >> SHIFT
                     fy = E[i, f, EY] >> SHIFT
                     if abs(fx - ex) < 12 and abs(fy - ey) < 12:
                         E[i, f, ESTATE] = GONE
                         P[i, PSCORE] += 500
                         P[i, PKILLS] += 1
-        if died or not _overlap(px, py, ex, ey):
+        if died or not _overlap(px, py, ph, ex, ey):
             continue
-        stomp = vy_moving > 0 and py + PLAYER_H <= ey + 4 + 8
+        if kind == MUSHROOM:  # eaten: small Mario grows (his feet stay where they are)
+            E[i, e, ESTATE] = GONE
+            P[i, PSCORE] += 1000
+            if P[i, PBIG] == 0:
+                P[i, PBIG] = 1
+                P[i, PY] -= PLAYER_H << SHIFT
+                py, ph = P[i, PY] >> SHIFT, 2 * PLAYER_H
+            continue
+        stomp = vy_moving > 0 and py + ph <= ey + 4 + 8
         if kind == SHELL and E[i, e, EVX] == 0:
             # Touching a still shell kicks it away from the player.
             E[i, e, EVX] = SHELL_SPEED if px + PLAYER_W // 2 < ex + 8 else -SHELL_SPEED
@@ -461,6 +485,13 @@ def _enemies(i, P, E, T, vy_moving):
             P[i, PJUMPING] = 1
             P[i, PHOLD_G] = 0x200
             P[i, PGROUND] = 0
+        elif P[i, PINV] > 0:  # still flashing from the last hit
+            continue
+        elif P[i, PBIG] == 1:  # a hit shrinks big Mario (feet stay) and makes him briefly invulnerable
+            P[i, PBIG] = 0
+            P[i, PY] += PLAYER_H << SHIFT
+            P[i, PINV] = INVULNERABLE_FRAMES
+            py, ph = P[i, PY] >> SHIFT, PLAYER_H
         else:
             died = True
     return died
@@ -487,6 +518,8 @@ def game_frame(i, btn, P, E, T, flag_x, flag_bonus):
     cam = min(px - CAMERA_LEAD, W * 16 - SCREEN_W)
     if cam > P[i, PCAM]:
         P[i, PCAM] = cam
+    if P[i, PINV] > 0:
+        P[i, PINV] -= 1
     died = _enemies(i, P, E, T, vy_moving)
     if (P[i, PY] >> SHIFT) >= WORLD_H:
         died = True

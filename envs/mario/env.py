@@ -13,7 +13,7 @@ truncated=True when the level timer runs out or after `max_episode_steps` steps.
 
 `info`: x_pos, y_pos (pixels; y up from the level's bottom, feet), coins, flag_get,
 life (1 alive, 0 after death: one life per episode), time (timer units left), score,
-status ("small": no power-ups), world (1), stage (built-in level number, 0 otherwise).
+status ("small", or "tall" after a mushroom), world (1), stage (built-in level number, 0 otherwise).
 
     env = gymnasium.make("lab/Mario-v0", level="intro", obs="grid")
 """
@@ -57,7 +57,7 @@ class MarioEnv(gym.Env):
 
     def _info(self, vinfo: dict[str, Any]) -> dict[str, Any]:
         info = {k: v[0].item() for k, v in vinfo.items() if not k.startswith("_")}
-        info.update(status="small", world=1, stage=self._vec.stage)
+        info.update(status="tall" if info.pop("big") else "small", world=1, stage=self._vec.stage)
         return info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

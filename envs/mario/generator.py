@@ -1,7 +1,7 @@
 """A seeded procedural level generator with a difficulty knob in [0, 1].
 
 Levels are strung from sections (flat runs, pits, pipes, staircases, block rows with
-coins, enemy groups, platforms over pits) whose sizes grow with difficulty but stay
+coins and the odd mushroom, enemy groups, platforms over pits) whose sizes grow with difficulty but stay
 within what small Mario can clear (pits <= 4 tiles, pipes <= 3 tiles, stair steps of
 one tile). Each level is then checked with the beam-search solver; if it is not
 beaten, the next seed in a fixed sequence is tried, so a given (seed, difficulty)
@@ -67,7 +67,8 @@ def _layout(rng: np.random.Generator, difficulty: float) -> list[list[str]]:
         elif kind == "blocks":
             n = int(rng.integers(3, 6))
             for k in range(n):
-                g[GROUND_ROW - 4][x + k] = "?" if rng.random() < 0.35 else "B"
+                r = rng.random()
+                g[GROUND_ROW - 4][x + k] = "@" if r < 0.06 else ("?" if r < 0.35 else "B")
                 if rng.random() < 0.5:
                     g[GROUND_ROW - 5][x + k] = "o"
             x += n + 2

@@ -10,9 +10,13 @@ it does:
     X          ground                      #   solid block (stairs)
     B S        brick (VGLC's B, a bullet-bill cannon top, is solid here too: no bullet bills)
     b *        bullet-bill cannon (VGLC's b, the framework's *): a solid block, fires nothing
-    C L U      brick with a coin (L 1-up, U mushroom give a coin: there are no power-ups)
-    ? @ Q !    question block with a coin (@ mushroom and ! give a coin too; VGLC's Q, an
-               empty question block, is a coin block here)
+    C L        brick with a coin (L, a 1-up in the framework, gives a coin: there are no lives)
+    U          brick with a mushroom (hit from below: a mushroom comes out on top, see below)
+    ? Q !      question block with a coin (VGLC's Q, an empty question block, and the framework's
+               ! give a coin too)
+    @          question block with a mushroom: Mario who touches the mushroom grows big (a hit then
+               shrinks him instead of killing him, with 2 s of invulnerability; big Mario breaks
+               plain bricks from below)
     1 2        hidden block (invisible; hit from below it gives a coin and turns solid)
     D          used (empty) block          o   coin
     t T        pipe (T's piranha plant is not modelled)
@@ -47,15 +51,16 @@ BUILTIN_LEVELS = ("intro", "pits", "enemies", "stairs")
 
 # Tile ids stored in the game's tile arrays (uint8).
 EMPTY, GROUND, BLOCK, BRICK, BRICK_COIN, QUESTION, HIDDEN, USED, COIN, PIPE, PLATFORM, PLATFORM_BG = range(12)
-NUM_TILES = 12
+QUESTION_MUSHROOM, BRICK_MUSHROOM = 12, 13  # blocks holding a mushroom
+NUM_TILES = 14
 
-# Enemy kinds (0 means "no enemy" in the game's arrays).
-GOOMBA, KOOPA, RED_KOOPA, SPINY, SHELL = 1, 2, 3, 4, 5
+# Enemy kinds (0 means "no enemy" in the game's arrays); a mushroom is an item that moves like one.
+GOOMBA, KOOPA, RED_KOOPA, SPINY, SHELL, MUSHROOM = 1, 2, 3, 4, 5, 6
 
 TILE_CHARS: dict[str, int] = {
     "-": EMPTY, "X": GROUND, "#": BLOCK,
-    "B": BRICK, "S": BRICK, "C": BRICK_COIN, "L": BRICK_COIN, "U": BRICK_COIN,
-    "?": QUESTION, "@": QUESTION, "Q": QUESTION, "!": QUESTION,
+    "B": BRICK, "S": BRICK, "C": BRICK_COIN, "L": BRICK_COIN, "U": BRICK_MUSHROOM,
+    "?": QUESTION, "@": QUESTION_MUSHROOM, "Q": QUESTION, "!": QUESTION,
     "1": HIDDEN, "2": HIDDEN, "D": USED, "o": COIN,
     "t": PIPE, "T": PIPE, "<": PIPE, ">": PIPE, "[": PIPE, "]": PIPE, "%": PLATFORM, "|": PLATFORM_BG,
     "*": BLOCK, "b": BLOCK,
@@ -66,7 +71,7 @@ ENEMY_CHARS: dict[str, int] = {
 }
 MARKER_CHARS = ("M", "F")
 # Tiles a player can stand on (solid, or one-way platforms from above).
-STANDABLE = {GROUND, BLOCK, BRICK, BRICK_COIN, QUESTION, USED, PIPE, PLATFORM}
+STANDABLE = {GROUND, BLOCK, BRICK, BRICK_COIN, QUESTION, USED, PIPE, PLATFORM, QUESTION_MUSHROOM, BRICK_MUSHROOM}
 
 
 class LevelError(ValueError):
@@ -122,6 +127,8 @@ def parse_level(text: str, source: str = "<string>", name: str | None = None) ->
         for c, ch in enumerate(row):
             if ch in TILE_CHARS:
                 tiles[c, r] = TILE_CHARS[ch]
+                if TILE_CHARS[ch] in (QUESTION_MUSHROOM, BRICK_MUSHROOM) and r > 0:
+                    enemies.append((c, r - 1, MUSHROOM))  # waits inside its block until hit from below
             elif ch in ENEMY_CHARS:
                 enemies.append((c, r, ENEMY_CHARS[ch]))
             elif ch == "M":

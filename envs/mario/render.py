@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from envs.mario._jit import njit
-from envs.mario.engine import ACTIVE, EKIND, ESTATE, EVX, EX, EY, PCAM, PFACING, PX, PY, SHIFT
+from envs.mario.engine import ACTIVE, EKIND, ESTATE, EVX, EX, EY, PBIG, PCAM, PFACING, PINV, PX, PY, SHIFT
 from envs.mario.level import (
-    BLOCK, BRICK, BRICK_COIN, COIN, EMPTY, GOOMBA, GROUND, KOOPA, NUM_TILES, PIPE, PLATFORM,
-    PLATFORM_BG, QUESTION, RED_KOOPA, SHELL, USED, Level,
+    BLOCK, BRICK, BRICK_COIN, BRICK_MUSHROOM, COIN, EMPTY, GOOMBA, GROUND, KOOPA, MUSHROOM, NUM_TILES, PIPE,
+    PLATFORM, PLATFORM_BG, QUESTION, QUESTION_MUSHROOM, RED_KOOPA, SHELL, USED, Level,
 )
 
 SCREEN_H, SCREEN_W = 240, 256
@@ -52,6 +52,8 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "koopa": (40, 140, 240),
     "koopa_skin": (252, 220, 120),
     "spiny": (228, 0, 140),
+    "mushroom": (228, 60, 20),
+    "mushroom_spot": (252, 252, 252),
 }
 
 # Render-tile ids: the game's tile ids, then pieces that only exist in pictures.
@@ -176,6 +178,29 @@ SPINY_ART = _img([
 ], {"S": "spiny", "F": "flag", "K": "koopa_skin", "O": "outline"})
 
 
+MUSHROOM_ART = _img([
+    "......RRRR......",
+    "....RRWWRRRR....",
+    "...RRWWWWRRRR...",
+    "..RRRWWWWRRWWR..",
+    ".RRRRRWWRRWWWWR.",
+    ".RWWRRRRRRWWWWR.",
+    "RWWWWRRRRRRWWRRR",
+    "RWWWWRRRRRRRRRRR",
+    "RRWWRRRRRRRRWWRR",
+    ".RRRRRRRRRRWWWR.",
+    "..OOSSSSSSSSOO..",
+    "...SSSOSSOSSS...",
+    "...SSSOSSOSSS...",
+    "...SSSSSSSSSS...",
+    "....SSSSSSSS....",
+    ".....SSSSSS.....",
+], {"R": "mushroom", "W": "mushroom_spot", "S": "skin", "O": "outline"})
+
+# Big Mario: the small sprite with every row drawn twice (32 px tall, as his hitbox).
+BIG_PLAYER_ART = (np.repeat(PLAYER_ART[0], 2, axis=0), np.repeat(PLAYER_ART[1], 2, axis=0))
+
+
 def _tile_art() -> np.ndarray:
     """RGB art for every render-tile id [NUM_ART, 16, 16, 3] (tiles are opaque)."""
     art = np.zeros((NUM_ART, 16, 16, 3), dtype=np.uint8)
@@ -191,7 +216,7 @@ def _tile_art() -> np.ndarray:
     art[GROUND, 8, :] = c["outline"]
     bevel(BLOCK, "block")
     art[BLOCK, 4:12, 4:12] = c["ground"]
-    for t in (BRICK, BRICK_COIN):
+    for t in (BRICK, BRICK_COIN, BRICK_MUSHROOM):
         art[t] = c["ground"]
         art[t, [0, 7, 15], :] = c["outline"]
         art[t, 0:7, 7] = c["outline"]
@@ -201,6 +226,7 @@ def _tile_art() -> np.ndarray:
     art[QUESTION, 6:9, 9:11] = c["ground"]
     art[QUESTION, 9:10, 7:9] = c["ground"]
     art[QUESTION, 11:13, 7:9] = c["ground"]
+    art[QUESTION_MUSHROOM] = art[QUESTION]
     bevel(USED, "used")
     art[COIN, 3:13, 5:11] = c["coin"]
     art[COIN, 5:11, 4:12] = c["coin"]
@@ -270,10 +296,10 @@ class Renderer:
         conv = to_gray if grayscale else (lambda a: a)
         self.art = np.ascontiguousarray(conv(art))
         self.tile_mask = np.ones((16, 16), dtype=np.bool_)
-        sprites = [PLAYER_ART, GOOMBA_ART, KOOPA_ART, SHELL_ART, SPINY_ART]
-        # Pad sprites to 24 rows (koopas are tall); drawing puts feet at the hitbox bottom.
-        self.sprites = np.zeros((len(sprites), 24, 16, self.channels), dtype=np.uint8)
-        self.sprite_mask = np.zeros((len(sprites), 24, 16), dtype=np.bool_)
+        sprites = [PLAYER_ART, GOOMBA_ART, KOOPA_ART, SHELL_ART, SPINY_ART, MUSHROOM_ART, BIG_PLAYER_ART]
+        # Pad sprites to 32 rows (big Mario is tall); drawing puts feet at the hitbox bottom.
+        self.sprites = np.zeros((len(sprites), 32, 16, self.channels), dtype=np.uint8)
+        self.sprite_mask = np.zeros((len(sprites), 32, 16), dtype=np.bool_)
         self.sprite_h = np.array([s[0].shape[0] for s in sprites], dtype=np.int64)
         for k, (rgb, m) in enumerate(sprites):
             self.sprites[k, : rgb.shape[0]] = conv(rgb)
@@ -351,9 +377,14 @@ def draw_frames(out, out_rows, slot, games, P, E, T, base, bg_rows, art, tile_ma
             if E[i, e, ESTATE] != ACTIVE:
                 continue
             kind = E[i, e, EKIND]
-            s = 1 if kind == GOOMBA else (2 if kind == KOOPA or kind == RED_KOOPA else (3 if kind == SHELL else 4))
+            s = 1 if kind == GOOMBA else (2 if kind == KOOPA or kind == RED_KOOPA else (
+                3 if kind == SHELL else (5 if kind == MUSHROOM else 4)))
             h = sprite_h[s]
             wy = (E[i, e, EY] >> SHIFT) + 16 - h - VIEW_TOP
             _blit(o, sprites[s], sprite_mask[s], h, E[i, e, EX] >> SHIFT, wy, E[i, e, EVX] > 0, gcam)
+        if (P[i, PINV] // 4) % 2 == 1:  # flashing after a hit: every other 4 frames unseen
+            continue
         wx = (P[i, PX] >> SHIFT) - 2
-        _blit(o, sprites[0], sprite_mask[0], 16, wx, (P[i, PY] >> SHIFT) - VIEW_TOP, P[i, PFACING] < 0, gcam)
+        s = 6 if P[i, PBIG] == 1 else 0
+        _blit(o, sprites[s], sprite_mask[s], sprite_h[s], wx, (P[i, PY] >> SHIFT) - VIEW_TOP, P[i, PFACING] < 0,
+              gcam)

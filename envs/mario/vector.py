@@ -45,7 +45,7 @@ from gymnasium.vector.utils import batch_space
 from envs.mario.actions import action_buttons, resolve_actions
 from envs.mario.batch import LFX, NUM_CODES, GameLevels, fill_stack, grid_obs, reset_batch, shift_stack, step_batch
 from envs.mario.engine import (
-    DEAD, NP, PCOINS, PLAYER_W, PSCORE, PSTATUS, PTIME, PWIDTH, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
+    DEAD, NP, PBIG, PCOINS, PLAYER_W, PSCORE, PSTATUS, PTIME, PWIDTH, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
 )
 from envs.mario.level import BUILTIN_LEVELS, Level
 from envs.mario.supply import LevelSupply, _key
@@ -223,6 +223,7 @@ class MarioVectorEnv(VectorEnv):
             "life": (status != DEAD).astype(np.int64),
             "time": P[:, PTIME].copy(),
             "score": P[:, PSCORE].copy(),
+            "big": P[:, PBIG] == 1,
             # how far into its level each game got: the right edge of Mario over the flag's x (1 on the flag)
             "progress": np.minimum((P[:, PX] >> SHIFT) + PLAYER_W, self._levels.ints[:, LFX])
             / np.maximum(self._levels.ints[:, LFX], 1),
@@ -320,8 +321,10 @@ class MarioVectorEnv(VectorEnv):
                 f"{self.num_envs} of {self.supply.name!r}"
             )
         P = state["P"]
-        if P.shape[1] == NP - 1:  # saved before games carried their level's width (one level for all)
+        if P.shape[1] == NP - 3:  # saved before games carried their level's width (one level for all)
             P = np.concatenate([P, np.full((self.num_envs, 1), self.level.width, dtype=P.dtype)], axis=1)
+        if P.shape[1] == NP - 2:  # saved before the power-up (small Mario, never hit)
+            P = np.concatenate([P, np.zeros((self.num_envs, 2), dtype=P.dtype)], axis=1)
         if not self.supply.fixed:
             self.supply.load_state_dict(state["supply"])
             keys = [_key(k) for k in state["level_keys"]]
