@@ -1,11 +1,12 @@
 """A seeded procedural level generator with a difficulty knob in [0, 1].
 
-Levels are strung from sections (flat runs, pits, pipes, staircases, block rows with
-coins and the odd mushroom, enemy groups, platforms over pits) whose sizes grow with difficulty but stay
-within what small Mario can clear (pits <= 4 tiles, pipes <= 3 tiles, stair steps of
-one tile). Each level is then checked with the beam-search solver; if it is not
-beaten, the next seed in a fixed sequence is tried, so a given (seed, difficulty)
-always yields the same beatable level.
+Levels are strung from the sections real Super Mario Bros levels are built from (flat runs,
+gaps, pipes 2-4 tiles tall, staircases with and without a gap, one or two floating block rows
+with coins and the odd mushroom, groups of goombas, koopas and spinies, platforms over pits)
+whose sizes grow with difficulty but stay within what small Mario can clear (gaps <= 4 tiles,
+pipes and stairs <= 4 tiles, stair steps of one tile). Each level is then checked with the
+beam-search solver; if it is not beaten, the next seed in a fixed sequence is tried, so a given
+(seed, difficulty) always yields the same beatable level.
 
     level = generate_level(seed=3, difficulty=0.7)
 """
@@ -47,13 +48,13 @@ def _layout(rng: np.random.Generator, difficulty: float) -> list[list[str]]:
             w = int(rng.integers(2, 3 + round(2 * d)))
             pit(x, w)
             x += w + 3
-        elif kind == "pipe":
-            h = int(rng.integers(2, 3 + round(d)))
+        elif kind == "pipe":  # SMB's pipes are 2, 3 and 4 tiles tall
+            h = int(rng.integers(2, 4 + (d >= 0.4)))
             column(x, h, "t")
             column(x + 1, h, "t")
             x += 2 + int(rng.integers(3, 6))
         elif kind == "stairs":
-            h = int(rng.integers(2, 4 + round(d)))
+            h = int(rng.integers(2, 4 + (d >= 0.4)))
             for k in range(h):
                 column(x + k, k + 1)
             x += h
@@ -71,6 +72,9 @@ def _layout(rng: np.random.Generator, difficulty: float) -> list[list[str]]:
                 g[GROUND_ROW - 4][x + k] = "@" if r < 0.06 else ("?" if r < 0.35 else "B")
                 if rng.random() < 0.5:
                     g[GROUND_ROW - 5][x + k] = "o"
+            if rng.random() < 0.3:  # a second row higher up, reached from the first (as in SMB 1-1)
+                for k in range(1, n):
+                    g[GROUND_ROW - 8][x + k] = "?" if rng.random() < 0.3 else "B"
             x += n + 2
         elif kind == "enemies":
             n = 1 + int(rng.integers(0, 1 + round(2 * d)))
