@@ -172,3 +172,28 @@ def test_pixels_show_distinct_colours_for_ground_player_enemy_flag():
     gray = MarioVectorEnv(num_envs=1, level="intro", obs="pixels", grayscale=True, resolution=84)
     g, _ = gray.reset(seed=0)
     assert len(np.unique(g)) >= 4
+
+
+def test_the_grid_and_the_info_show_the_mushroom_and_big_mario(tmp_path):
+    from envs.mario.batch import GRID_CODES
+    from envs.mario.engine import PBIG, PY, SHIFT
+
+    rows = ["-" * 30 for _ in range(16)]
+    rows[14] = rows[15] = "X" * 30
+    rows[13] = "--M" + "-" * 26 + "F"
+    rows[10] = "--@" + "-" * 27
+    path = tmp_path / "mushroom.txt"
+    path.write_text("\n".join(rows))
+    env = MarioEnv(level=str(path), actions="complex")
+    obs, info = env.reset(seed=0)
+    assert info["status"] == "small" and GRID_CODES["mushroom"] not in obs  # still inside its block
+    env.step(env.actions.index(["NOOP"]))  # land first: a jump starts when A is pressed on the ground
+    for _ in range(10):
+        obs, *_ = env.step(env.actions.index(["A"]))
+    assert GRID_CODES["mushroom"] in obs
+    vec = env.unwrapped._vec
+    vec._state["P"][0, PBIG] = 1
+    vec._state["P"][0, PY] -= 16 << SHIFT
+    obs, *_, info = env.step(env.actions.index(["NOOP"]))
+    assert info["status"] == "tall"
+    assert (obs == GRID_CODES["player"]).sum() == 2  # big Mario fills two cells, one above the other
