@@ -108,6 +108,51 @@ class NatureCNN(nn.Module):
         return self.fc(self.conv(to_chw(obs, self.layout).float() / 255.0))
 
 
+class _ResidualBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
+
+
+class ImpalaCNN(nn.Module):
+    """The IMPALA encoder (Espeholt et al. 2018), the Procgen baseline's (Cobbe et al. 2019): per
+    stage a 3x3 convolution, a 3x3 max-pool of stride 2 and two residual blocks (channels 16, 32,
+    32), then a ReLU'd linear layer. It takes pixels (uint8 frames in any layout image_layout
+    reads, scaled to [0, 1]) or, with `n_codes`, tile-code grids ((H, W) or stacked (k, H, W) uint8
+    codes), each code a one-hot channel, so the convolutions see categories, not numbers."""
+
+    def __init__(self, obs_shape: tuple[int, ...], features: int = 256, n_codes: int | None = None,
+                 channels: tuple[int, ...] = (16, 32, 32)) -> None:
+        super().__init__()
+        self.n_codes = n_codes
+        if n_codes is None:
+            self.layout, (c, h, w) = image_layout(tuple(obs_shape))
+        else:
+            *stack, h, w = obs_shape
+            c = n_codes * (stack[0] if stack else 1)
+        stages: list[nn.Module] = []
+        for out in channels:
+            stages += [nn.Conv2d(c, out, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
+                       _ResidualBlock(out), _ResidualBlock(out)]
+            c, h, w = out, (h + 1) // 2, (w + 1) // 2
+        self.conv = nn.Sequential(*stages, nn.ReLU(), nn.Flatten())
+        self.fc = nn.Sequential(init_layer(nn.Linear(c * h * w, features), math.sqrt(2)), nn.ReLU())
+        self.out_features = features
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.n_codes is None:
+            x = to_chw(obs, self.layout).float() / 255.0
+        else:  # codes [B, (k,) H, W] -> one-hot channels [B, k * n_codes, H, W]
+            h, w = obs.shape[-2:]
+            x = torch.nn.functional.one_hot(obs.long().reshape(obs.shape[0], -1, h, w), self.n_codes)
+            x = x.permute(0, 1, 4, 2, 3).reshape(obs.shape[0], -1, h, w).float()
+        return self.fc(self.conv(x))
+
+
 class _Lookup(torch.autograd.Function):
     """table[idx] whose backward is one index_add: torch's embedding backward sorts the indices,
     ~5x slower on a CPU for the ~1M lookups of a minibatch of 16x16 grids over a dozen codes."""
