@@ -24,9 +24,11 @@ class PPOConfig:
 
     learner: str = spec("agents.ppo", help="the module that builds this learner")
     name: str = "ppo"
-    policy: str = spec("auto", choices=("auto", "mlp", "cnn", "grid", "lstm", "cnn_lstm", "grid_lstm"),
-                       help="auto: cnn for image observations; *lstm: an LSTM between the encoder and the heads "
-                            "(lstm: the auto encoder)")
+    policy: str = spec("auto", choices=("auto", "mlp", "cnn", "grid", "impala", "lstm", "cnn_lstm", "grid_lstm",
+                                        "impala_lstm"),
+                       help="auto: cnn for image observations; impala: the IMPALA/Procgen residual CNN over pixels "
+                            "or one-hot tile grids; *lstm: an LSTM between the encoder and the heads (lstm: the "
+                            "auto encoder)")
     lstm_hidden: int = spec(64, gt=0, help="policy=*lstm: the LSTM's state size")
     hidden_sizes: list[int] = spec([64, 64])
     activation: str = spec("tanh", choices=("tanh", "relu"))

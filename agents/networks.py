@@ -135,13 +135,19 @@ class ImpalaCNN(nn.Module):
             *stack, h, w = obs_shape
             c = n_codes * (stack[0] if stack else 1)
         stages: list[nn.Module] = []
+        self._activations = c * h * w  # the input (one-hot grids are float)
         for out in channels:
             stages += [nn.Conv2d(c, out, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
                        _ResidualBlock(out), _ResidualBlock(out)]
+            self._activations += out * h * w + 9 * out * ((h + 1) // 2) * ((w + 1) // 2)
             c, h, w = out, (h + 1) // 2, (w + 1) // 2
         self.conv = nn.Sequential(*stages, nn.ReLU(), nn.Flatten())
         self.fc = nn.Sequential(init_layer(nn.Linear(c * h * w, features), math.sqrt(2)), nn.ReLU())
         self.out_features = features
+
+    def activation_elements(self) -> int:
+        """Elements of the activations one sample keeps for the backward pass (memory estimates)."""
+        return self._activations
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.n_codes is None:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from agents.config import PPOConfig
-from agents.networks import (CodeEmbedding, NatureCNN, NumpyMirror, conv_out_sizes, image_layout, is_code_grid,
+from agents.networks import (CodeEmbedding, ImpalaCNN, NatureCNN, NumpyMirror, conv_out_sizes, image_layout, is_code_grid,
                              is_image_space, make_adam, mlp)
 from agents.normalize import ObsNormalizer, RewardNormalizer
 from agents.rollout import RolloutBuffer, gae
@@ -38,7 +38,7 @@ from lab.core.runtime import require_memory
 
 
 # policy=*lstm: the encoder under the LSTM
-RECURRENT = {"lstm": "auto", "cnn_lstm": "cnn", "grid_lstm": "grid"}
+RECURRENT = {"lstm": "auto", "cnn_lstm": "cnn", "grid_lstm": "grid", "impala_lstm": "impala"}
 
 
 class LSTMCore(nn.Module):
@@ -131,7 +131,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class ActorCritic(nn.Module):
-    """pi(a|s) and V(s). MLP: two separate towers; CNN: a shared encoder with two heads;
+    """pi(a|s) and V(s). MLP: two separate towers; CNN (Nature or IMPALA): a shared encoder with two heads;
     grid: a shared code embedding (categorical tile codes -> vectors) under two MLP towers;
     recurrent (policy=*lstm): the encoder, then one LSTM shared by the two heads."""
 
@@ -144,8 +144,15 @@ class ActorCritic(nn.Module):
         base = RECURRENT.get(cfg.policy, cfg.policy)
         # opt-in: on the Mario grid a plain MLP over the codes learned faster per step and ran 3x faster
         self.grid = base == "grid"
-        self.cnn = not self.grid and (base == "cnn" or (base == "auto" and image))
-        if self.grid:
+        self.impala = base == "impala"
+        self.cnn = not self.grid and (base in ("cnn", "impala") or (base == "auto" and image))
+        if self.impala:  # pixels, or tile-code grids as one-hot channels
+            if not (image or is_code_grid(obs_space)):
+                raise ValueError(f"policy={cfg.policy} needs image observations or uint8 tile-code grids, not {obs_space}")
+            codes = None if image else int(np.max(obs_space.high)) + 1
+            self.encoder = ImpalaCNN(obs_space.shape, 256, n_codes=codes)
+            n_in = 256
+        elif self.grid:
             if not is_code_grid(obs_space):
                 raise ValueError(f"policy={cfg.policy} needs uint8 grids of a few codes (< 64), not {obs_space}")
             self.encoder = CodeEmbedding(int(np.max(obs_space.high)) + 1, int(np.prod(obs_space.shape)))
@@ -262,7 +269,9 @@ class PPO(Learner):
         obs_bytes = obs_elems * obs_itemsize
         batch = min(cfg.batch_size, rollout)
         per_sample = obs_elems  # the float input
-        if self.policy.cnn:
+        if self.policy.impala:  # ~10 saved activations per stage (conv, pool, 2 blocks x 2 ReLU'd convs)
+            per_sample += self.policy.encoder.activation_elements()
+        elif self.policy.cnn:
             per_sample += 2 * sum(conv_out_sizes(*image_layout(self.obs_space.shape)[1]))  # conv + ReLU outputs
         params = sum(p.numel() for p in self.policy.parameters())
         require_memory(

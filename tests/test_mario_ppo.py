@@ -55,7 +55,7 @@ def test_schema_fields_reach_the_game() -> None:
     source.close()
 
 
-@pytest.mark.parametrize("policy", ["auto", "grid"])
+@pytest.mark.parametrize("policy", ["auto", "grid", "impala"])
 def test_ppo_trains_on_mario(policy: str, tmp_path: Path) -> None:
     result = train(SMALL + [f"agent.policy={policy}"], tmp_path / "run")
     assert result["completed"] and result["steps"] == 4096
@@ -122,3 +122,22 @@ def test_ppo_clears_the_intro_level(tmp_path: Path) -> None:
         done |= terminated | truncated
     source.close()
     assert flag.sum() >= 16
+
+
+def test_the_impala_encoder_sees_tile_codes_as_categories() -> None:
+    """One-hot channels: renaming the codes (a permutation) changes what the encoder sees only by
+    permuting its first layer's input channels; pixels and stacked grids fit too."""
+    from agents.networks import ImpalaCNN
+
+    torch.manual_seed(0)
+    enc = ImpalaCNN((16, 16), n_codes=12)
+    grid = torch.randint(0, 12, (3, 16, 16), dtype=torch.uint8)
+    perm = torch.randperm(12)
+    renamed = perm[grid.long()].to(torch.uint8)
+    twin = ImpalaCNN((16, 16), n_codes=12)
+    twin.load_state_dict(enc.state_dict())
+    with torch.no_grad():  # input channel perm[c] of the twin = channel c of the original
+        twin.conv[0].weight[:, perm] = enc.conv[0].weight
+    torch.testing.assert_close(twin(renamed), enc(grid))
+    assert ImpalaCNN((4, 16, 16), n_codes=12)(torch.zeros(2, 4, 16, 16, dtype=torch.uint8)).shape == (2, 256)
+    assert ImpalaCNN((84, 84, 3))(torch.zeros(2, 84, 84, 3, dtype=torch.uint8)).shape == (2, 256)

@@ -160,6 +160,7 @@ def test_watch_replays_a_recurrent_runs_own_evaluation(tmp_path) -> None:
     ["env=mario", "agent.policy=grid_lstm", "env.num_envs=4"],                       # tile codes -> embedding -> LSTM
     ["env=mario", "agent.policy=cnn_lstm", "env.obs=pixels", "env.grayscale=true",   # frames -> CNN -> LSTM
      "env.resolution=20", "env.num_envs=4"],
+    ["env=mario", "agent.policy=impala_lstm", "env.num_envs=4"],                     # one-hot codes -> IMPALA -> LSTM
     ["env=pendulum", "agent.policy=lstm", "env.num_envs=2"],                         # Gaussian actions
     ["env=cartpole_novel", "trainer.precision=bf16"],                                # the LSTM stays float32
 ])
