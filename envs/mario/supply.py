@@ -166,7 +166,8 @@ class LevelSupply:
         self.train_levels = None if train_levels is None else int(train_levels)
         self.first_seed = int(level_seed or 0)
         self.pool_size, self.level_episodes, self.prefetch = int(pool), int(level_episodes), prefetch
-        self._cache: OrderedDict[tuple, LevelData] = OrderedDict()  # key -> LevelData (bounded: see _data)
+        self._cache: OrderedDict[tuple, LevelData] = OrderedDict()  # key -> LevelData (bounded: see data())
+        self._held: dict[str, Level] = {}  # Level objects given directly (not from a name or a file)
         self._rng = np.random.default_rng(0)
         self._worker: Any = None  # the background process of an unbounded stream
         self._root = cache_dir()
@@ -204,7 +205,6 @@ class LevelSupply:
     def _expand(self, entry: Any, in_list: bool) -> list[tuple]:
         if isinstance(entry, Level):
             self._cache[("level", entry.name)] = LevelData(entry)
-            self._held = getattr(self, "_held", {})
             self._held[entry.name] = entry
             return [("level", entry.name)]
         text = str(entry)
