@@ -23,6 +23,9 @@ PRESETS: dict[tuple[str, str], dict[str, object]] = {
     # cgan_ring8's recipe with gan_grid25's fading R1 (cgan_grid25.yaml's header)
     ("cgan", "grid25"): {"z_dim": 2, "batch_size": 64, "g_lr": 1e-3, "d_lr": 1e-3, "n_critic": 5, "r1_gamma": 1.0,
                          "r1_every": 4, "r1_decay": True, "lr_decay": True, "ema_beta": 0.99, "total_steps": 7000},
+    # cgan_grid25's recipe with batch 128 and 14k steps (sngan_grid25.yaml's header: batch 64 and 7k left bridges)
+    ("sngan", "grid25"): {"z_dim": 2, "batch_size": 128, "g_lr": 1e-3, "d_lr": 1e-3, "n_critic": 5, "r1_gamma": 1.0,
+                          "r1_every": 4, "r1_decay": True, "lr_decay": True, "ema_beta": 0.99, "total_steps": 14000},
     # the WGAN-GP authors' own 2-D toy penalty (wgan_gp_ring8.yaml's header)
     ("wgan_gp", "ring8"): {"z_dim": 2, "gp_weight": 0.1, "g_lr": 5e-4, "d_lr": 5e-4, "n_critic": 5, "lr_decay": True,
                            "ema_beta": 0.99, "total_steps": 5000},
