@@ -237,19 +237,18 @@ def build_source(cfg: DictConfig) -> Any:
     env = cfg.env
     kwargs = env_kwargs(cfg)
 
-    def make(n: int, render_mode: str | None = None):
+    def make(n: int, render_mode: str | None = None, extra: dict[str, Any] | None = None):
         return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
-                        kwargs=kwargs, render_mode=render_mode)
+                        kwargs={**kwargs, **(extra or {})}, render_mode=render_mode)
 
     heldout = []
     eval_keys = getattr(OmegaConf.get_type(env), "EVAL_KEYS", ())
     if eval_keys:  # held-out levels (the Mario game): sets of levels evaluation plays besides training's
         from envs.mario.supply import heldout_sets
 
-        for name, extra, episodes in heldout_sets(kwargs, **{k: OmegaConf.to_container(env)[k] for k in eval_keys}):
-            heldout.append((name, lambda n, extra=extra: make_vec(env.id, n, vectorization=env.vectorization,
-                                                                 max_episode_steps=env.max_episode_steps,
-                                                                 kwargs={**kwargs, **extra}), episodes))
+        values = OmegaConf.to_container(env)
+        for name, extra, episodes in heldout_sets(kwargs, **{k: values[k] for k in eval_keys}):
+            heldout.append((name, lambda n, extra=extra: make(n, extra=extra), episodes))
     return RLSource(make, env.num_envs, cfg.seed, env_id=env.id, eval_episodes=env.eval_episodes,
                     env_kwargs=kwargs, family=env.name, heldout=heldout)
 

@@ -100,9 +100,10 @@ def procedural_text(seed: int, difficulty: float, root: Path | None = None) -> s
     return text
 
 
-def procedural_level(seed: int, difficulty: float) -> Level:
+def procedural_level(seed: int, difficulty: float, root: Path | None = None) -> Level:
+    """Procedural level (seed, difficulty) through the disk cache (`procedural_text`)."""
     name = f"procedural-{seed}-{difficulty:g}"
-    return parse_level(procedural_text(seed, difficulty), source=f"<{name}>", name=name)
+    return parse_level(procedural_text(seed, difficulty, root), source=f"<{name}>", name=name)
 
 
 _SOURCE_HASH = _game_source_hash()
@@ -265,10 +266,9 @@ class LevelSupply:
         return data
 
     def _procedural(self, seed: int, difficulty: float) -> Level:
-        name = f"procedural-{seed}-{difficulty:g}"
         if self._worker is not None:
             self._await(seed, difficulty)
-        return parse_level(procedural_text(seed, difficulty, self._root), source=f"<{name}>", name=name)
+        return procedural_level(seed, difficulty, self._root)
 
     def _cache_root(self) -> Path:
         if self._root is None:  # no cache configured: a private one for this env
