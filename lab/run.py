@@ -165,24 +165,38 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
         run_dir.mkdir(parents=True, exist_ok=True)
         rundir.write_config(cfg, run_dir, overrides, hydra_cfg)
         rundir.log_to_file(run_dir)
+    from lab.core import wandb_worker
+    from lab.core.loggers import wandb_mode
 
-    configure(cfg.seed, cfg.trainer.threads, cfg.trainer.deterministic)
-    if not cfg.trainer.compile:
-        skip_dynamo_import()
+    # W&B's worker process (started by the CLI before it composed the config, or now) imports
+    # wandb and starts its service on the other core while this one imports torch and builds the run
+    if writes and wandb_mode(cfg.wandb.mode) != "disabled":
+        worker = wandb_worker.take()
+    else:
+        worker = None
+        wandb_worker.discard()
     try:
+        configure(cfg.seed, cfg.trainer.threads, cfg.trainer.deterministic)
+        if not cfg.trainer.compile:
+            skip_dynamo_import()
         source = build_source(cfg)
         learner = build_learner(cfg, source, device)
         if dp is not None:
             learner.set_data_parallel(dp.rank, dp.world)  # ValueError where the learner has no data-parallel mode
-    except (EnvError, ValueError) as exc:  # EnvError, LevelError, DataError: one line each
-        raise LabError(str(exc)) from None
+    except BaseException as exc:
+        if worker is not None:
+            worker.kill()
+        if isinstance(exc, (EnvError, ValueError)):  # EnvError, LevelError, DataError: one line each
+            raise LabError(str(exc)) from None
+        raise
 
     from lab.core.loggers import new_wandb_id
 
     wandb_id = (resume_state or {}).get("wandb_id") or new_wandb_id()
     if writes:
         loggers = build_loggers(cfg, run_dir, wandb_id, learner.step_unit,
-                                resume_step=resume_state["step"] if resume_state else (0 if restart else None))
+                                resume_step=resume_state["step"] if resume_state else (0 if restart else None),
+                                wandb_worker=worker)
     else:
         from lab.core.loggers import Loggers
 
@@ -299,7 +313,8 @@ def _obs_size_keys(cfg: DictConfig) -> str:
     return f" (env.{', env.'.join(keys)})" if keys else ""
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resume_step: int | None):
+def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resume_step: int | None,
+                  wandb_worker: Any = None):
     from lab.core.loggers import ConsoleLogger, JsonlLogger, Loggers, TensorBoardLogger, WandbLogger, wandb_mode
 
     loggers: list[Any] = [JsonlLogger(run_dir / "metrics.jsonl", resume_step)]
@@ -312,7 +327,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resu
             mode=mode, project=cfg.wandb.project, entity=cfg.wandb.entity,
             group=cfg.wandb.group or cfg.experiment, tags=list(cfg.wandb.tags), name=run_dir.name,
             run_dir=run_dir, config={**OmegaConf.to_container(cfg, resolve=True), "system": system_info()},
-            run_id=wandb_id))
+            run_id=wandb_id, worker=wandb_worker))
     if cfg.logger.tensorboard:
         loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
     out = Loggers(loggers, console)
@@ -323,7 +338,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, wandb_id: str, unit: str, resu
 def system_info() -> dict[str, Any]:
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+    return {"python": platform.python_version(), "torch": str(torch.__version__), "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 import sys
-import threading
 import time
 import types
 from pathlib import Path
@@ -70,32 +70,50 @@ def test_a_checkpoint_that_cannot_be_written_stops_with_a_clear_error_and_keeps_
 
 
 # ---------------------------------------------------------------------- W&B raises or hangs
-def fake_wandb(behaviour: str, release: threading.Event) -> types.ModuleType:
-    """A wandb module whose init or log raises, or blocks until `release` (a dead network)."""
-    module = types.ModuleType("wandb")
+FAKE_WANDB = """
+import time
 
-    class Run:
-        summary: dict = {}
+BEHAVIOUR = {behaviour!r}
 
-        def define_metric(self, *a, **k) -> None: ...
 
-        def log(self, payload) -> None:
-            if behaviour == "log raises":
-                raise ConnectionError("wandb: network is unreachable")
-            if behaviour == "log hangs":
-                release.wait()
+class Settings:
+    def __init__(self, **kwargs): ...
 
-        def finish(self) -> None: ...
 
-    def init(**kwargs):
-        if behaviour == "init raises":
+class Run:
+    summary: dict = {{}}
+    url = None
+    dir = "/nowhere/files"
+
+    def define_metric(self, *a, **k): ...
+
+    def log(self, payload):
+        if BEHAVIOUR == "log raises":
             raise ConnectionError("wandb: network is unreachable")
-        if behaviour == "init hangs":
-            release.wait()
-        return Run()
+        if BEHAVIOUR == "log hangs":
+            time.sleep(3600)
 
-    module.init = init
-    return module
+    def finish(self): ...
+
+
+def setup(): ...
+
+
+def init(**kwargs):
+    if BEHAVIOUR == "init raises":
+        raise ConnectionError("wandb: network is unreachable")
+    if BEHAVIOUR == "init hangs":
+        time.sleep(3600)
+    return Run()
+"""
+
+
+def fake_wandb(behaviour: str, root: Path) -> Path:
+    """A wandb package whose init or log raises, or hangs (a dead network), for W&B's worker
+    process to import: put `root` first on its PYTHONPATH."""
+    (root / "wandb").mkdir(parents=True)
+    (root / "wandb" / "__init__.py").write_text(FAKE_WANDB.format(behaviour=behaviour))
+    return root
 
 
 @pytest.mark.parametrize("links", [True, False], ids=["hard-link", "copy"])
@@ -143,8 +161,8 @@ def test_wandb_that_raises_or_hangs_never_stops_or_slows_training(behaviour: str
                                                                   monkeypatch) -> None:
     from lab.core import loggers
 
-    release = threading.Event()
-    monkeypatch.setitem(sys.modules, "wandb", fake_wandb(behaviour, release))
+    fake = fake_wandb(behaviour, tmp_path / "fake")
+    monkeypatch.setenv("PYTHONPATH", f"{fake}:{os.environ.get('PYTHONPATH', '')}")
     monkeypatch.setattr(loggers.WandbLogger, "STALL_S", 1.0)
     spent = {"s": 0.0}  # time the training thread spends in W&B calls
     for name in ("log", "summary", "video"):
@@ -157,16 +175,19 @@ def test_wandb_that_raises_or_hangs_never_stops_or_slows_training(behaviour: str
             finally:
                 spent["s"] += time.perf_counter() - t0
         monkeypatch.setattr(loggers.WandbLogger, name, timed)
+    workers = []
+    close = loggers.WandbLogger.close
+    monkeypatch.setattr(loggers.WandbLogger, "close", lambda self, *a: (workers.append(self), close(self, *a))[1])
     overrides = [*TINY, "trainer.total_steps=16384", "trainer.eval_every=8192"]  # a metrics line every tick
     t0 = time.perf_counter()
-    try:
-        result = train([*overrides, "wandb.mode=offline"], tmp_path / "run")
-    finally:
-        release.set()
+    result = train([*overrides, "wandb.mode=offline"], tmp_path / "run")
     total = time.perf_counter() - t0
     assert result["completed"] and result["steps"] == 16384
     assert spent["s"] < 0.03 * result["wall_time_s"], spent  # queue puts only: W&B never sits on the loop
-    assert total < result["wall_time_s"] + 30  # a hung W&B is left behind once stalled, not waited on
+    assert total < result["wall_time_s"] + 30  # a hung W&B is stopped once stalled, not waited on
+    (logger,) = workers
+    assert logger.proc.poll() is not None  # W&B's worker process never outlives the run
+    assert logger.failed  # reported in one warning (a hang: the stall's)
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) >= 16 and json.loads(lines[-1])["step"] == 16384  # local logs are complete
 

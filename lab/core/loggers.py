@@ -1,8 +1,8 @@
 """Where metrics go: metrics.jsonl (always), the console, Weights & Biases, TensorBoard.
 
 Every logger takes the same calls (``log(metrics, step)``, ``message(text)``, ``close()``).
-A logger failing never stops training: W&B runs in its own thread, so a slow ``wandb.init``
-(~7 s) or a dead network costs the training loop nothing, and its errors become one warning.
+A logger failing never stops training: W&B runs in its own process, so a slow ``wandb.init``
+or a dead network costs the training loop nothing, and its errors become one warning.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import logging
 import math
 import netrc
 import os
+import pickle
 import secrets
+import subprocess
 import threading
 import time
 from collections import deque
@@ -129,74 +131,70 @@ def new_wandb_id() -> str:
 
 
 class WandbLogger:
-    """Logs to W&B from a background thread: init, metrics and finish never block training.
+    """Logs to W&B from a child process (lab/core/wandb_worker.py): init, metrics and finish
+    never block training, nor share its core or its GIL (importing wandb and starting a run cost
+    ~0.7 s of CPU, more than a small run trains).
 
-    The training thread only appends items to a deque; a W&B that raises is dropped after one
-    warning, and one that hangs (no network) is left behind at the end once it has made no
-    progress for STALL_S seconds."""
+    The training thread only appends items to a deque; a sender thread drains it a few times a
+    second into the worker's stdin (appending wakes nobody, so training never waits behind W&B),
+    and a reader thread takes the worker's answers. A W&B that raises is dropped after one
+    warning, and one that hangs (no network) is stopped at the end once it has made no progress
+    for STALL_S seconds."""
 
     STALL_S = 15.0
     POLL_S = 0.25
 
     def __init__(self, *, mode: str, project: str, entity: str | None, group: str | None,
-                 tags: list[str], name: str, run_dir: Path, config: dict[str, Any], run_id: str) -> None:
+                 tags: list[str], name: str, run_dir: Path, config: dict[str, Any], run_id: str,
+                 worker: subprocess.Popen | None = None) -> None:
         self.mode, self.run_id, self.run_dir = mode, run_id, run_dir
-        # a deque the W&B thread drains a few times a second: appending wakes nobody, so the
-        # training thread never waits for the GIL behind W&B's own Python work
         self.pending: deque = deque()
         self.failed = False
         self.where: str | None = None  # the run's URL (online) or the command that uploads it (offline)
-        self.done = 0  # items the W&B thread has handled (init counts as one): progress, for close()
-        kwargs = dict(project=project, entity=entity, group=group, tags=list(tags) or None, name=name,
-                      dir=str(run_dir), config=config, id=run_id, resume="allow", mode=mode)
-        self.thread = threading.Thread(target=self._work, args=(kwargs,), name="wandb", daemon=True)
-        self.thread.start()
+        self.done = 0  # items the worker has handled (init counts as one): progress, for close()
+        if worker is None:
+            from lab.core import wandb_worker
 
-    def _work(self, kwargs: dict[str, Any]) -> None:
-        run = None
+            worker = wandb_worker.take()
+        self.proc = worker
+        self.pending.append(dict(project=project, entity=entity, group=group, tags=list(tags) or None, name=name,
+                                 dir=str(run_dir), config=config, id=run_id, resume="allow", mode=mode))
+        self.wake = threading.Event()  # set by close(): the last items go at once
+        self.sender = threading.Thread(target=self._send, name="wandb-send", daemon=True)
+        self.reader = threading.Thread(target=self._read, name="wandb-read", daemon=True)
+        self.sender.start()
+        self.reader.start()
+
+    def _send(self) -> None:
+        stdin = self.proc.stdin
         try:
-            # W&B's Weave integration takes the lab's `agents` package for an LLM-agents library
-            # and advertises itself on the console: it has nothing to trace here
-            os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
-            import wandb
-
-            # silent: no banner, sparkline summary or advertisement on the console (issue 14);
-            # Loggers.close says in one line where the run is
-            run = wandb.init(**kwargs, settings=wandb.Settings(silent=True, console="off"))
-            run.define_metric("step")
-            run.define_metric("*", step_metric="step")
-            self.where = run.url if self.mode == "online" and run.url else f"wandb sync {run.dir.rsplit('/files', 1)[0]}"
-        except Exception as exc:  # never stop training for W&B
-            self._warn(f"W&B init failed, continuing without it: {exc}")
-        self.done += 1
-        while True:
-            if not self.pending:
-                time.sleep(self.POLL_S)
-                continue
-            item = self.pending.popleft()
-            self.done += 1
-            if item is None:
-                break
-            if run is None or self.failed:
-                continue
+            while True:
+                if not self.pending:
+                    self.wake.wait(self.POLL_S)
+                    continue
+                item = self.pending.popleft()
+                pickle.dump(item, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                stdin.flush()
+                if item is None:
+                    break
+        except (OSError, ValueError):  # the worker died or was stopped: nothing more to send
+            pass
+        finally:
             try:
-                kind, payload = item
-                if kind == "log":
-                    run.log(payload)
-                elif kind == "summary":
-                    run.summary.update(payload)
-                elif kind == "video":
-                    import wandb
+                stdin.close()
+            except OSError:
+                pass
 
-                    key, path, step = payload
-                    run.log({"step": step, key: wandb.Video(str(path), format="mp4")})
-            except Exception as exc:
-                self._warn(f"W&B logging failed, continuing without it: {exc}")
-        if run is not None:
-            try:
-                run.finish()
-            except Exception as exc:
-                self._warn(f"W&B finish failed: {exc}")
+    def _read(self) -> None:
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            kind, _, text = line.partition(" ")
+            if kind == "done":
+                self.done += 1
+            elif kind == "where":
+                self.where = text
+            elif kind == "warn":
+                self._warn(text)
 
     def _warn(self, text: str) -> None:
         if not self.failed:
@@ -210,24 +208,32 @@ class WandbLogger:
         self.pending.append(("summary", values))
 
     def video(self, path: Path, step: int, key: str = "eval/video") -> None:
-        self.pending.append(("video", (key, Path(path), step)))
+        self.pending.append(("video", (key, str(path), step)))
 
     def message(self, text: str) -> None:
         pass
 
     def close(self, timeout_s: float = 120.0) -> None:
-        """Let W&B finish uploading while it makes progress; give up once it stalls (no network)."""
+        """Let W&B finish uploading while it makes progress; stop it once it stalls (no network)."""
         self.pending.append(None)
+        self.wake.set()
         deadline, seen, last_progress = time.monotonic() + timeout_s, -1, time.monotonic()
-        while self.thread.is_alive() and time.monotonic() < deadline:
-            self.thread.join(0.1)
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                self.proc.wait(0.05)
+            except subprocess.TimeoutExpired:
+                pass
             if self.done != seen:
                 seen, last_progress = self.done, time.monotonic()
             elif time.monotonic() - last_progress > self.STALL_S:
                 break
-        if self.thread.is_alive():  # a daemon thread: it does not keep the process alive
-            log.warning("W&B made no progress for %.0f s (network down?); leaving it, its local files may be "
-                        "incomplete (sync later with `wandb sync %s`)", self.STALL_S, self.run_dir)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.failed = False  # this warning is always said
+            self._warn(f"W&B made no progress for {self.STALL_S:.0f} s (network down?); stopped it, its local "
+                       f"files may be incomplete (sync later with `wandb sync {self.run_dir}`)")
+        self.reader.join(1.0)  # the last answers (where the run is)
 
 
 class TensorBoardLogger:
