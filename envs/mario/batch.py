@@ -13,8 +13,8 @@ import numpy as np
 
 from envs.mario._jit import njit
 from envs.mario.engine import (
-    ACTIVE, ALIVE, DEAD, EKIND, ESTATE, EX, EY, PBIG, PCAM, PPREV_BTN, PSTATUS, PSTEPS, PWIDTH, PX, PY,
-    SHIFT, TIMEUP, WON, game_frame, rand_unit, reset_game,
+    ACTIVE, ALIVE, BTN_A, DEAD, EKIND, ESTATE, EX, EY, PBIG, PCAM, PGROUND, PINV, PPREV_BTN, PSTATUS, PSTEPS,
+    PVX, PVY, PWIDTH, PX, PY, SHIFT, TIMEUP, WON, game_frame, rand_unit, reset_game,
 )
 from envs.mario.level import (
     BLOCK, BRICK, BRICK_COIN, BRICK_MUSHROOM, COIN, GOOMBA, GROUND, KOOPA, MUSHROOM, NUM_TILES, PIPE, PLATFORM,
@@ -204,3 +204,28 @@ def grid_obs(out, slot, P, E, T, lint):
         for k in range(1 + P[i, PBIG]):  # big Mario fills two cells
             if 0 <= c < 16 and 0 <= r + k < 16:
                 g[r + k, c] = PLAYER_CODE
+
+
+# The status row (`grid_status=True`): what the 16x16 tile view cannot show, one small code per
+# cell of a 17th row. The view puts Mario in a 16 px cell, so it hides where he is within it, his
+# speed, whether he is on the ground, and whether A is still held from the last step (a jump
+# starts only on a new press, so an agent pressed against a pipe that keeps choosing "right A"
+# never jumps): without them a memoryless policy cannot time a jump. Each value is below 16.
+STATUS_CELLS = ("x_in_cell", "y_in_cell", "vx", "vy", "ground", "a_held", "big", "invulnerable")
+STATUS_HIGH = 15
+
+
+@njit
+def status_row(out, slot, P):
+    """out[i, slot, 16] ([16] uint8): the player's status codes (STATUS_CELLS), the rest 0."""
+    for i in range(out.shape[0]):
+        row = out[i, slot, 16]
+        row[:] = 0
+        row[0] = ((P[i, PX] >> SHIFT) + 6) % 16  # the same cell rule as grid_obs's player mark
+        row[1] = ((P[i, PY] >> SHIFT) + 8) % 16
+        row[2] = min(max((P[i, PVX] + 0x1000) >> 10, 0), STATUS_HIGH)  # 1/4 px/frame steps, 4 = still, 14 = run
+        row[3] = min(max((P[i, PVY] + 0x5000) >> 12, 0), STATUS_HIGH)  # 1 px/frame steps, 5 = still
+        row[4] = P[i, PGROUND]
+        row[5] = 1 if (P[i, PPREV_BTN] & BTN_A) != 0 else 0
+        row[6] = P[i, PBIG]
+        row[7] = 1 if P[i, PINV] > 0 else 0

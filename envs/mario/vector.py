@@ -17,6 +17,9 @@ Keyword arguments (shared with the single env `MarioEnv`):
     level_order  "random" (default): each reset draws a level of the set; "sequential": reset k
                  plays level k (evaluation: with as many games as levels, game i plays level i)
     obs          "grid": uint8 [16, 16] codes of the camera view (`GRID_CODES`)
+    grid_status  obs="grid": add a 17th row of player status codes ([17, 16]; `STATUS_CELLS` in
+                 envs/mario/batch.py: position within the cell, speed, on the ground, A held, big,
+                 invulnerable), what the tile view cannot show (default False: [16, 16])
                  "pixels": uint8 RGB [240, 256, 3], or [H, W] with grayscale=True
     grayscale    pixels as one luma channel
     resolution   (H, W) or an int: resample pixels to that size (84 for the usual Atari
@@ -43,7 +46,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.mario.actions import action_buttons, resolve_actions
-from envs.mario.batch import LFX, NUM_CODES, GameLevels, fill_stack, grid_obs, reset_batch, shift_stack, step_batch
+from envs.mario.batch import (
+    LFX, NUM_CODES, STATUS_HIGH, GameLevels, fill_stack, grid_obs, reset_batch, shift_stack, status_row, step_batch,
+)
 from envs.mario.engine import (
     DEAD, NP, PBIG, PCOINS, PLAYER_W, PSCORE, PSTATUS, PTIME, PWIDTH, PX, PY, SHIFT, WON, WORLD_H, make_state, seed_rng,
 )
@@ -89,6 +94,7 @@ class MarioVectorEnv(VectorEnv):
         level_pool: int = 64,
         level_episodes: int = 64,
         level_order: str = "random",
+        grid_status: bool = False,
         render_mode: str | None = None,
     ):
         if obs not in ("grid", "pixels"):
@@ -103,6 +109,7 @@ class MarioVectorEnv(VectorEnv):
         self.supply = LevelSupply(level, train_levels=train_levels, difficulty=difficulty, level_seed=seed,
                                   pool=level_pool, level_episodes=level_episodes, order=level_order)
         self.obs_kind = obs
+        self.grid_status = bool(grid_status) and obs == "grid"
         self.action_set = resolve_actions(actions)
         self.frame_skip = int(frame_skip)
         self.frame_stack = int(frame_stack)
@@ -126,8 +133,8 @@ class MarioVectorEnv(VectorEnv):
         # the stack axis when frame_stack == 1 and the channel axis for grayscale.
         if obs == "grid":
             self._renderers = None
-            frame = (16, 16)
-            high = NUM_CODES - 1
+            frame = (17, 16) if self.grid_status else (16, 16)
+            high = max(NUM_CODES - 1, STATUS_HIGH) if self.grid_status else NUM_CODES - 1
         else:
             h, w = _resolution(resolution)
             self._resolution, self._grayscale = (h, w), grayscale
@@ -155,6 +162,8 @@ class MarioVectorEnv(VectorEnv):
         P, E, T = self._state["P"], self._state["E"], self._state["T"]
         if self._renderers is None:
             grid_obs(out, k - 1, P, E, T, self._levels.ints)
+            if self.grid_status:
+                status_row(out, k - 1, P)
         elif self.supply.fixed:
             self._renderer(self._keys[0]).draw(out, P, E, T, k - 1)
         else:  # one pre-rendered background per level: draw the games of each level together
