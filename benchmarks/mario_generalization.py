@@ -6,7 +6,10 @@ lab.report) and a plot of train and held-out clear rate against the number of tr
 shape of Procgen's Figure 2, Cobbe et al. 2019) go to --out.
 
     python benchmarks/mario_generalization.py [--seeds 3] [--steps 3000000] [--levels 1 10 100 1000 0]
-        [--out benchmarks/out/mario_generalization] [--extra KEY=VALUE ...]
+        [--preset ppo_mario_procedural] [--out benchmarks/out/mario_generalization] [--extra KEY=VALUE ...]
+
+--preset NAME trains every run with conf/agent_env/NAME.yaml instead of ppo_mario's (the level count,
+difficulty 0.5 and --steps still come from this script).
 
 Runs already finished in --out are kept (re-running resumes the study).
 """
@@ -27,12 +30,12 @@ def run_dir(out: Path, levels: int, seed: int) -> Path:
     return out / f"levels{levels}" / f"seed{seed}"
 
 
-def train(out: Path, levels: int, seed: int, steps: int, extra: list[str]) -> None:
+def train(out: Path, levels: int, seed: int, steps: int, extra: list[str], preset: str | None = None) -> None:
     where = run_dir(out, levels, seed)
     if (where / "result.json").exists():
         return
-    args = ["agent=ppo", "env=mario", "env.level=procedural", f"env.train_levels={levels}", "env.difficulty=0.5",
-            "env.eval_levels=heldout", f"trainer.total_steps={steps}", f"trainer.eval_every={max(steps // 6, 1)}",
+    args = ["agent=ppo", "env=mario", *([f"agent_env={preset}"] if preset else []), "env.level=procedural",
+            f"env.train_levels={levels}", "env.difficulty=0.5", "env.eval_levels=heldout", f"trainer.total_steps={steps}", f"trainer.eval_every={max(steps // 6, 1)}",
             "trainer.video_every=0", f"seed={seed}", "wandb.mode=disabled", f"hydra.run.dir={where}", *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -45,12 +48,13 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3_000_000)
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 100, 1000, 0], help="0: unbounded")
+    parser.add_argument("--preset", default=None, help="an agent_env preset for every run (default: ppo_mario's)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "mario_generalization")
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides for every run")
     args = parser.parse_args()
     for seed in range(args.seeds):
         for levels in args.levels:
-            train(args.out, levels, seed, args.steps, args.extra)
+            train(args.out, levels, seed, args.steps, args.extra, args.preset)
             final = json.loads((run_dir(args.out, levels, seed) / "result.json").read_text())["final"]
             print(f"levels={levels or 'unbounded':>9} seed={seed}: clear {final.get('clear_rate', 0):.2f} train, "
                   f"{final.get('heldout/clear_rate', 0):.2f} held out ({final.get('heldout/procedural/clear_rate', 0):.2f} "
