@@ -159,3 +159,59 @@ def test_a_level_gan_trains_draws_and_writes_level_text(tmp_path: Path) -> None:
     assert (media / "samples_000000004.png").exists()
     texts = (media / "samples_000000004.txt").read_text().split("# sample ")[1:]
     assert len(texts) == 16 and all(len(t.splitlines()) == 1 + 16 for t in texts)  # its header, 16 rows
+
+
+# ------------------------------------------------------------------------ latent search (lab.levels)
+def test_objectives_parse_and_score() -> None:
+    from lab.core.errors import LabError
+    from lab.levels import Objective, jumps
+
+    assert Objective.parse("jumps>=8", 0.1).fitness(5) == 3 and Objective.parse("jumps>=8", 0.1).fitness(9) == 0
+    assert Objective.parse("enemies=4", 0.1).fitness(6) == 2
+    rate = Objective.parse("clear_rate=0.5", 0.1)
+    assert rate.fitness(0.6) == 0 and rate.fitness(0.35) == pytest.approx(0.15)
+    for bad in ("jumps>8", "speed>=3", "clear_rate>=0.5", "clear_rate=2"):
+        with pytest.raises(LabError):
+            Objective.parse(bad, 0.1)
+    # simple movement: 2 = right+A, 1 = right; a jump is a press, holding A does not jump again
+    assert jumps([1, 2, 2, 2, 1, 2, 1, 1, 2]) == 3 and jumps([]) == 0
+
+
+def test_cma_search_finds_a_latent_that_meets_the_objective() -> None:
+    from lab.levels import Objective, cma_search
+
+    # a stand-in generator: latent dimension i > 1 puts a goomba in column 2 + 3 i of a flat map
+    def level_of(x: np.ndarray) -> np.ndarray:
+        codes = _map()
+        for i, v in enumerate(x):
+            if v > 1.0:
+                codes[13, 2 + 3 * i] = CODE_CHARS.index("g")
+        return codes
+
+    def enemies(codes: np.ndarray) -> float | None:
+        return float(np.sum(codes >= NUM_CODES - 4))
+
+    fit, x, value, evals, history = cma_search(level_of, enemies, Objective.parse("enemies>=6", 0.1), dims=8,
+                                               evals=500, sigma=0.5, seed=0)
+    assert fit == 0 and value >= 6 and evals <= 500 and len(history) == evals
+    assert sum(v > 1.0 for v in x) >= 6
+    fit, _, value, evals, _ = cma_search(level_of, enemies, Objective.parse("enemies>=9", 0.1), dims=8, evals=40,
+                                         sigma=0.5, seed=0)  # impossible: 8 dimensions, 8 goombas at most
+    assert fit > 0 and evals == 40
+
+
+def test_search_refuses_a_run_that_is_not_a_level_gan(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    run = tmp_path / "gan"
+    train(["agent=gan", "data=ring8", "agent.g_hidden=[8]", "agent.d_hidden=[8]", "trainer.total_steps=2",
+           "trainer.eval_every=0", "trainer.log_every=0", "trainer.checkpoint_every=0"], run)
+    for args, message in ([[str(run), "--objective", "jumps>=8"], "not a level GAN's run"],
+                          [[str(run), "--objective", "jumps>8"], "--objective"]):
+        proc = subprocess.run([sys.executable, "-m", "lab.levels", "search", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
