@@ -3,6 +3,10 @@
     python -m lab.levels search RUN --objective "jumps>=8"
     python -m lab.levels search RUN --objective "enemies>=10" --windows 4
     python -m lab.levels search RUN --objective "clear_rate=0.5" --agent AGENT_RUN   # at the edge of an agent
+    python -m lab.levels sample RUN --levels 500 --out DIR   # playable levels to train on (env.level=DIR)
+
+Training on a GAN's levels: `env.level=gan:RUN` (or `gan:RUN@N`) samples N (500) playable levels
+of 4 windows from the GAN once (cached under $LAB_LEVEL_CACHE/gan) and trains on that set.
 
 RUN is a level GAN's run (`agent=wgan_gp data=mario_levels ...`: its directory, a checkpoint, or
 `latest`). A level is `--windows` windows of G side by side, one latent vector each, so the search
@@ -148,16 +152,13 @@ def search(args: argparse.Namespace) -> int:
 
     from envs.mario.solver import solve
     from envs.mario.windows import FIRST_ENEMY, decode, picture, stitch, to_level
-    from lab.runs import open_run, rebuild
+    from lab.runs import open_run
 
     objective = Objective.parse(args.objective, args.tolerance)
     if objective.prop == "clear_rate" and not args.agent:
         raise LabError("a clear_rate objective needs --agent AGENT_RUN (a run trained on env=mario)")
     run = open_run(args.run)
-    if run.cfg.get("data") is None or run.cfg.data.get("name") != "mario_levels":
-        raise LabError(f"{args.run} is not a level GAN's run (data=mario_levels); found "
-                       f"{'data=' + run.cfg.data.name if run.cfg.get('data') else 'env=' + str(run.cfg.env.name)}")
-    source, gan, _ = rebuild(run)
+    source, gan = _open_level_gan(args.run)
     judge = AgentJudge(args.agent, args.episodes) if objective.prop == "clear_rate" else None
     z_dim, k = gan.cfg.z_dim, args.windows
     out = Path(args.out or (run.media_dir.parent / "levels" / re.sub(r"[^a-z0-9_.=]+", "_", str(objective))))
@@ -210,6 +211,48 @@ def search(args: argparse.Namespace) -> int:
     return 0 if met else 1
 
 
+def sample(args: argparse.Namespace) -> int:
+    """Write --levels playable levels of --windows windows each (latents from --seed) to --out."""
+    import torch
+
+    from envs.mario.level_metrics import playable
+    from envs.mario.windows import decode, stitch
+
+    source, gan = _open_level_gan(args.run)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    kept, tries, batch = 0, 0, 64
+    while kept < args.levels and tries < 20 * args.levels:
+        z = torch.as_tensor(rng.standard_normal((batch, args.windows, gan.cfg.z_dim)), dtype=torch.float32)
+        maps = source.to_codes(gan.generate(z.reshape(-1, gan.cfg.z_dim))).reshape(batch, args.windows, 16, -1)
+        levels = [stitch(m) for m in maps]
+        for codes, ok in zip(levels, playable(levels)):  # only levels the solver clears are kept
+            tries += 1
+            if ok and kept < args.levels:
+                (out / f"level_{kept:05d}.txt").write_text(decode(codes))
+                kept += 1
+    if kept < args.levels:
+        print(f"lab.levels: error: only {kept} of {tries} generated levels were playable (wanted {args.levels})",
+              file=sys.stderr)
+        return 2
+    (out / "sample.json").write_text(json.dumps({"run": str(args.run), "levels": kept, "tries": tries,
+                                                 "windows": args.windows, "seed": args.seed}))
+    print(f"{kept} playable levels of {tries} generated ({100 * kept / tries:.0f}%) in {out}")
+    return 0
+
+
+def _open_level_gan(run_arg: str) -> tuple[Any, Any]:
+    from lab.runs import open_run, rebuild
+
+    run = open_run(run_arg)
+    if run.cfg.get("data") is None or run.cfg.data.get("name") != "mario_levels":
+        raise LabError(f"{run_arg} is not a level GAN's run (data=mario_levels); found "
+                       f"{'data=' + run.cfg.data.name if run.cfg.get('data') else 'env=' + str(run.cfg.env.name)}")
+    source, gan, _ = rebuild(run)
+    return source, gan
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m lab.levels", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -226,15 +269,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     s.add_argument("--popsize", type=int, default=None, help="CMA-ES's population (default: its own)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="where the level goes (default: RUN/levels/<objective>)")
+    m = sub.add_parser("sample", help="write playable levels sampled from a level GAN (what env.level=gan:RUN trains on)")
+    m.add_argument("run", help="the level GAN's run directory, checkpoint, or 'latest'")
+    m.add_argument("--levels", type=int, default=500, help="how many playable levels to write")
+    m.add_argument("--windows", type=int, default=4, help="windows side by side in a level")
+    m.add_argument("--seed", type=int, default=0, help="the latents' seed")
+    m.add_argument("--out", required=True, help="the folder the levels go to")
     args = p.parse_args(argv)
-    if args.windows < 1 or args.evals < 1 or args.episodes < 1 or args.sigma <= 0:
+    if args.command == "search" and (args.windows < 1 or args.evals < 1 or args.episodes < 1 or args.sigma <= 0):
         p.error("--windows, --evals, --episodes must be >= 1 and --sigma > 0")
+    if args.command == "sample" and (args.windows < 1 or args.levels < 1):
+        p.error("--windows and --levels must be >= 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return search(parse_args(argv))
+        args = parse_args(argv)
+        return search(args) if args.command == "search" else sample(args)
     except LabError as exc:
         print(f"lab.levels: error: {exc}", file=sys.stderr)
         return 2

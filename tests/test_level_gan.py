@@ -215,3 +215,17 @@ def test_search_refuses_a_run_that_is_not_a_level_gan(tmp_path: Path) -> None:
                               text=True, timeout=300)
         lines = [l for l in proc.stderr.splitlines() if l.strip()]
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_training_on_an_untrained_gans_levels_is_one_line(tmp_path: Path) -> None:
+    run = tmp_path / "levelgan"
+    train(["agent=dcgan", *SMALL, "trainer.total_steps=2", "trainer.eval_every=0", "trainer.log_every=0",
+           "trainer.checkpoint_every=0"], run)
+    proc = cli(["agent=ppo", "env=mario", f"env.level=gan:{run}@2", "trainer.total_steps=64", "wandb.mode=disabled",
+                f"hydra.run.dir={tmp_path / 'ppo'}"])
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert f"env.level=gan:{run}@2" in lines[0] and "playable" in lines[0]
+    proc = cli(["agent=ppo", "env=mario", f"env.level=gan:{tmp_path / 'nothing'}", "wandb.mode=disabled",
+                f"hydra.run.dir={tmp_path / 'ppo2'}"])
+    assert proc.returncode == 2 and "not a run directory" in proc.stderr, proc.stderr[-2000:]
