@@ -117,9 +117,12 @@ class AgentJudge:
 
 def cma_search(level_of: Callable[[np.ndarray], np.ndarray], measure: Callable[[np.ndarray], float | None],
                objective: Objective, dims: int, evals: int, sigma: float, seed: int, popsize: int | None = None,
+               shaping: Callable[[], float] | None = None,
                ) -> tuple[float, np.ndarray, float | None, int, list[dict[str, Any]]]:
     """CMA-ES from the origin: (best fitness, its latent, its value, evaluations, history); stops at the
-    first latent whose level meets the objective (fitness 0) or after `evals` levels."""
+    first latent whose level meets the objective (fitness 0) or after `evals` levels. `shaping()`, in
+    [0, 1), is added to a playable level's unmet fitness: a gradient where the value is flat (e.g. the
+    generator's expected enemy count while its argmax shows none)."""
     import cma
 
     options = {"seed": seed + 1, "verbose": -9, **({"popsize": popsize} if popsize else {})}
@@ -133,6 +136,8 @@ def cma_search(level_of: Callable[[np.ndarray], np.ndarray], measure: Callable[[
         for x in xs[:evals - done]:
             value = measure(level_of(x))
             fit = UNPLAYABLE if value is None else objective.fitness(value)
+            if shaping is not None and value is not None and fit > 0:
+                fit += shaping()
             done += 1
             history.append({"eval": done, "value": value, "fitness": fit})
             fits.append(fit)
@@ -161,12 +166,20 @@ def search(args: argparse.Namespace) -> int:
     source, gan = _open_level_gan(args.run)
     judge = AgentJudge(args.agent, args.episodes) if objective.prop == "clear_rate" else None
     z_dim, k = gan.cfg.z_dim, args.windows
-    out = Path(args.out or (run.media_dir.parent / "levels" / re.sub(r"[^a-z0-9_.=]+", "_", str(objective))))
+    name = str(objective).replace(">=", "_ge_").replace("=", "_eq_")
+    out = Path(args.out or (run.media_dir.parent / "levels" / name))
     scratch = Path(tempfile.mkdtemp(prefix="lab-levels-"))
+
+    soft = {"enemies": 0.0}  # the generator's expected enemy cells in the last level made
 
     def level_of(x: np.ndarray) -> np.ndarray:
         z = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(k, z_dim))
-        return stitch(source.to_codes(gan.generate(z)))
+        maps = gan.generate(z)
+        soft["enemies"] = float(maps[:, FIRST_ENEMY:].sum())
+        return stitch(source.to_codes(maps))
+
+    def enemy_shaping() -> float:
+        return 0.5 * (1.0 - min(soft["enemies"] / max(objective.target, 1.0), 1.0))
 
     def measure(codes: np.ndarray) -> float | None:
         """The property's value, None when the level is not playable."""
@@ -188,7 +201,8 @@ def search(args: argparse.Namespace) -> int:
 
     try:
         fit, x, value, evals, history = cma_search(level_of, measure, objective, k * z_dim, args.evals, args.sigma,
-                                                   args.seed, args.popsize)
+                                                   args.seed, args.popsize,
+                                                   enemy_shaping if objective.prop == "enemies" else None)
     finally:
         if judge is not None:
             judge.close()
