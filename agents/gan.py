@@ -87,7 +87,7 @@ class GAN(Learner):
         self.levels = source if self.kind == "levels" else None
         with seeds.init("gan/init"):  # the initial weights: their own stream of the run seed
             G, D = make_networks(self.arch, self.shape, cfg.z_dim, self.num_classes, cfg.pack, cfg,
-                                 output="softmax" if self.levels is not None else "tanh")
+                                 output=cfg.level_output if self.levels is not None else "tanh")
         self.G, self.D = G.to(device), D.to(device)
         # G_ema: the exponential moving average of G's weights (Karras et al. 2018; Yazici et al.
         # 2019); it draws every sample the run shows and every metric it reports

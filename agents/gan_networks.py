@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -130,7 +131,9 @@ class DCGANGenerator(nn.Module):
         self.w0 = widths[0]
         # maps wider than tall (level windows: 16 x columns) start 4 x columns / 2^k
         self.start = (4, (columns or image_size) >> k)
-        self.output = output  # tanh: images in [-1, 1]; softmax: a distribution over codes per cell
+        # tanh: images in [-1, 1]; softmax: a distribution over codes per cell; straight_through: its
+        # one-hot argmax, differentiated as the softmax (Bengio et al. 2013)
+        self.output = output
         self.fc = nn.Linear(z_dim, widths[0] * self.start[0] * self.start[1])
         self.norms = nn.ModuleList([ConditionalBatchNorm(widths[0], num_classes)])
         self.ups = nn.ModuleList()
@@ -146,7 +149,13 @@ class DCGANGenerator(nn.Module):
         for up, norm in zip(self.ups, self.norms[1:]):
             h = self.act(norm(up(h), y))
         out = self.out(h)
-        return torch.softmax(out, dim=1) if self.output == "softmax" else torch.tanh(out)
+        if self.output == "tanh":
+            return torch.tanh(out)
+        probs = torch.softmax(out, dim=1)
+        if self.output == "straight_through":  # forward: the one-hot argmax; backward: the softmax's gradient
+            hard = F.one_hot(probs.argmax(dim=1), probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+            return hard + probs - probs.detach()
+        return probs
 
 
 class DCGANDiscriminator(nn.Module):

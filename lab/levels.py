@@ -30,8 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+
+# one BLAS thread, as `python -m lab` (lab/__main__.py says why); must precede numpy's import
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +93,13 @@ class AgentJudge:
     """A trained Mario agent playing candidate levels (for clear_rate objectives)."""
 
     def __init__(self, agent_run: str, episodes: int, sticky: float = 0.25) -> None:
-        from lab.runs import open_run, rebuild
+        from lab.runs import open_run, rebuild, with_env_overrides
 
         run = open_run(agent_run)
         if run.cfg.get("env") is None or run.cfg.env.get("name") != "mario":
             raise LabError(f"--agent {agent_run}: a clear_rate objective needs an agent trained on env=mario")
+        # only the candidate level is played: no held-out sets, no training stream
+        run = with_env_overrides(run, ["env.eval_levels=none", "env.level=intro", "env.train_levels=null"])
         self.run, self.episodes, self.sticky = run, episodes, sticky
         self.source, self.learner, _ = rebuild(run)
 
