@@ -380,7 +380,11 @@ class GAN(Learner):
         grid = write_png(media_frame(samples), Path(out_dir) / "samples.png")
         walk = write_video(interpolation_frames(self.interpolation(seed=seed + 1), samples),
                            Path(out_dir) / "latent_walk.mp4")
-        return [grid, walk]
+        if "texts" not in samples:
+            return [grid, walk]
+        texts = Path(out_dir) / "samples.txt"  # level GANs: the samples as level text
+        texts.write_text("".join(f"# sample {i}\n{t}" for i, t in enumerate(samples["texts"])))
+        return [grid, walk, texts]
 
     def hooks(self, run_dir: Path, loggers: Any) -> dict[str, list[Any]]:
         """Sample grids at each evaluation; the evolution GIF and a latent-interpolation video at the end."""
