@@ -163,6 +163,9 @@ class GANConfig:
     ema_beta: float = spec(0.999, ge=0, lt=1, help="EMA of G's weights for samples and metrics (0: off)")
     conditional: bool = spec(False, help="class-conditional G (cond. BN / embedding) and projection D")
     eval_samples: int = spec(2500, ge=2, help="samples per evaluation (PacGAN: 2,500; FID: real and fake)")
+    level_output: str = spec("softmax", choices=("softmax", "straight_through"),
+                             help="data=mario_levels: G's cells as a softmax over codes, or straight-through: the "
+                                  "one-hot argmax (what decoding shows) with the softmax's gradient")
 
     @staticmethod
     def check(cfg) -> str | None:

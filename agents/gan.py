@@ -82,8 +82,12 @@ class GAN(Learner):
         if cfg.conditional and source.num_classes is None:
             raise ValueError("agent.conditional=true needs labelled data; this data set has no labels")
         self.arch = cfg.arch if cfg.arch != "auto" else ("mlp" if self.kind == "points" else "dcgan")
+        # level maps (data=mario_levels): G gives a distribution over tile/enemy codes per cell, and
+        # the data source judges (plays) and draws what G makes
+        self.levels = source if self.kind == "levels" else None
         with seeds.init("gan/init"):  # the initial weights: their own stream of the run seed
-            G, D = make_networks(self.arch, self.shape, cfg.z_dim, self.num_classes, cfg.pack, cfg)
+            G, D = make_networks(self.arch, self.shape, cfg.z_dim, self.num_classes, cfg.pack, cfg,
+                                 output=cfg.level_output if self.levels is not None else "tanh")
         self.G, self.D = G.to(device), D.to(device)
         # G_ema: the exponential moving average of G's weights (Karras et al. 2018; Yazici et al.
         # 2019); it draws every sample the run shows and every metric it reports
@@ -100,7 +104,7 @@ class GAN(Learner):
         self.rows: slice | None = None  # data-parallel share of each batch (set_data_parallel)
         if self.kind == "points":
             self.modes, self.std = source.modes, source.std
-        else:
+        elif self.kind == "images":
             from agents.gan_metrics import PRDC_K
 
             # evaluation scores as many fakes as there are held-out real images (min(eval_samples,
@@ -282,14 +286,18 @@ class GAN(Learner):
         `seed`): a sample grid (images) or a scatter plot (points)."""
         if self.kind == "points":
             return {"points": self.sample(self.cfg.eval_samples, seed), "modes": self.modes, "std": self.std}
+        if self.levels is not None:  # drawn with the game's art, and as level text
+            maps = self.sample(16, seed)
+            return {"images": self.levels.render(maps), "nrow": 4, "texts": self.levels.texts(maps)}
         n = 10 * self.num_classes if self.num_classes else 64
         labels = None if self.num_classes is None else torch.arange(n) // 10  # one row per class
         return {"images": self.sample(n, seed, labels=labels), "nrow": 10 if self.num_classes else 8}
 
-    def interpolation(self, anchors: int = 8, frames: int = 12, rows: int = 8, seed: int | None = None) -> Tensor:
+    def interpolation(self, anchors: int = 8, frames: int = 12, rows: int | None = None, seed: int | None = None) -> Tensor:
         """Frames (T, rows, ...) walking G_ema along great circles (slerp) through `anchors` latent
         points per row, looping back to the first: the latent-space video of the run (its anchors
         from the evaluation seed + 1, or `seed`)."""
+        rows = rows or (4 if self.levels is not None else 8)  # level windows are wide
         g = torch.Generator().manual_seed(self.eval_seed + 1 if seed is None else seed)
         keys = torch.randn(anchors, rows, self.cfg.z_dim, generator=g)
         keys = torch.cat([keys, keys[:1]])
@@ -297,6 +305,8 @@ class GAN(Learner):
         zs = torch.cat([_slerp(keys[i], keys[i + 1], t) for i in range(anchors)])  # (anchors*frames, rows, z)
         labels = None if self.num_classes is None else (torch.arange(rows) % self.num_classes).repeat(len(zs))
         out = self.generate(zs.reshape(-1, self.cfg.z_dim), labels)
+        if self.levels is not None:
+            out = self.levels.render(out, scale=4)
         return out.view(len(zs), rows, *out.shape[1:])
 
     # ------------------------------------------------------------------ evaluation
@@ -306,6 +316,9 @@ class GAN(Learner):
         each beside `real_<metric>`, what held-out real images score; conditional GANs add
         `class_diversity` (0: one image per class whatever z) and `real_class_diversity`."""
         n = self.cfg.eval_samples
+        if self.levels is not None:  # the data source plays and measures what G makes (fixed z)
+            return self.levels.judge(lambda count: self.generate(
+                torch.randn(count, self.cfg.z_dim, generator=torch.Generator().manual_seed(self.eval_seed))))
         if self.kind == "points":
             from agents.gan_metrics import mixture_metrics
 
@@ -367,7 +380,11 @@ class GAN(Learner):
         grid = write_png(media_frame(samples), Path(out_dir) / "samples.png")
         walk = write_video(interpolation_frames(self.interpolation(seed=seed + 1), samples),
                            Path(out_dir) / "latent_walk.mp4")
-        return [grid, walk]
+        if "texts" not in samples:
+            return [grid, walk]
+        texts = Path(out_dir) / "samples.txt"  # level GANs: the samples as level text
+        texts.write_text("".join(f"# sample {i}\n{t}" for i, t in enumerate(samples["texts"])))
+        return [grid, walk, texts]
 
     def hooks(self, run_dir: Path, loggers: Any) -> dict[str, list[Any]]:
         """Sample grids at each evaluation; the evolution GIF and a latent-interpolation video at the end."""
@@ -407,6 +424,6 @@ CONFIG = GANConfig  # this learner's config schema (conf/agent/{gan,dcgan,wgan_g
 
 def build(source: Any, cfg: GANConfig, device: torch.device, seeds: Seeds) -> GAN:
     """The learner for agent=gan|dcgan|wgan_gp|sngan|cgan (called by lab/run.py)."""
-    if getattr(source, "kind", None) not in ("points", "images"):
+    if getattr(source, "kind", None) not in ("points", "images", "levels"):
         raise ValueError("a GAN learns from a data source (data=...)")
     return GAN(source, cfg, device, seeds)

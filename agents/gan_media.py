@@ -2,6 +2,7 @@
 training-evolution GIF and a latent interpolation video at the end. Never needs a display.
 
     <run>/media/samples_<step>.png    G_ema on the same fixed z at every evaluation
+    <run>/media/samples_<step>.txt    (level GANs) the same samples as level text the game loads
     <run>/media/evolution.gif         those PNGs in order (a resumed run's earlier ones too)
     <run>/media/interpolation.mp4     G_ema walking through latent space (slerp); also to W&B
 
@@ -152,7 +153,10 @@ class GANMedia:
             self.loggers.video(path, trainer.step)
 
     def grid(self, step: int) -> Path:
-        path = write_png(media_frame(self.learner.media_samples()), self.media_dir / f"samples_{step:09d}.png")
+        media = self.learner.media_samples()
+        path = write_png(media_frame(media), self.media_dir / f"samples_{step:09d}.png")
+        if "texts" in media:  # generated levels: their text beside their picture, one level per block
+            path.with_suffix(".txt").write_text("".join(f"# sample {i}\n{t}" for i, t in enumerate(media["texts"])))
         self.last_step = step
         return path
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -123,12 +124,17 @@ class DCGANGenerator(nn.Module):
     """
 
     def __init__(self, z_dim: int, channels: int, image_size: int, width: int, activation: str,
-                 num_classes: int | None) -> None:
+                 num_classes: int | None, columns: int | None = None, output: str = "tanh") -> None:
         super().__init__()
         k = _stages(image_size)
         widths = [width * 2 ** (k - i) for i in range(k + 1)]  # 4x4 widest ... image_size: `width`
         self.w0 = widths[0]
-        self.fc = nn.Linear(z_dim, widths[0] * 16)
+        # maps wider than tall (level windows: 16 x columns) start 4 x columns / 2^k
+        self.start = (4, (columns or image_size) >> k)
+        # tanh: images in [-1, 1]; softmax: a distribution over codes per cell; straight_through: its
+        # one-hot argmax, differentiated as the softmax (Bengio et al. 2013)
+        self.output = output
+        self.fc = nn.Linear(z_dim, widths[0] * self.start[0] * self.start[1])
         self.norms = nn.ModuleList([ConditionalBatchNorm(widths[0], num_classes)])
         self.ups = nn.ModuleList()
         for a, b in zip(widths[:-1], widths[1:]):
@@ -139,10 +145,17 @@ class DCGANGenerator(nn.Module):
         dcgan_init(self)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        h = self.act(self.norms[0](self.fc(z).view(len(z), self.w0, 4, 4), y))
+        h = self.act(self.norms[0](self.fc(z).view(len(z), self.w0, *self.start), y))
         for up, norm in zip(self.ups, self.norms[1:]):
             h = self.act(norm(up(h), y))
-        return torch.tanh(self.out(h))
+        out = self.out(h)
+        if self.output == "tanh":
+            return torch.tanh(out)
+        probs = torch.softmax(out, dim=1)
+        if self.output == "straight_through":  # forward: the one-hot argmax; backward: the softmax's gradient
+            hard = F.one_hot(probs.argmax(dim=1), probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+            return hard + probs - probs.detach()
+        return probs
 
 
 class DCGANDiscriminator(nn.Module):
@@ -151,7 +164,7 @@ class DCGANDiscriminator(nn.Module):
     gradient penalties need per-sample outputs."""
 
     def __init__(self, channels: int, image_size: int, width: int, activation: str, num_classes: int | None,
-                 sn: bool) -> None:
+                 sn: bool, columns: int | None = None) -> None:
         super().__init__()
         k = _stages(image_size)
         widths = [channels] + [width * 2 ** i for i in range(k)]
@@ -159,7 +172,7 @@ class DCGANDiscriminator(nn.Module):
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [_sn(nn.Conv2d(a, b, 4, stride=2, padding=1), sn), ACTIVATIONS[activation]()]
         self.body = nn.Sequential(*layers, nn.Flatten())
-        self.head = ProjectionHead(widths[-1] * 16, num_classes, sn)
+        self.head = ProjectionHead(widths[-1] * 4 * ((columns or image_size) >> k), num_classes, sn)
         dcgan_init(self)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
@@ -178,17 +191,22 @@ def dcgan_init(net: nn.Module) -> None:
 
 # ------------------------------------------------------------------------------- factory
 def make_networks(arch: str, shape: tuple[int, ...], z_dim: int, num_classes: int | None, pack: int,
-                  cfg) -> tuple[nn.Module, nn.Module]:
-    """G and D for samples of `shape`: (2,) points or (C, H, W) images. D sees `pack` samples
+                  cfg, output: str = "tanh") -> tuple[nn.Module, nn.Module]:
+    """G and D for samples of `shape`: (2,) points, (C, H, W) images, or (codes, 16, W) level maps
+    (output="softmax": G gives a distribution over codes per cell). D sees `pack` samples
     stacked on the feature (mlp) or channel (dcgan) axis."""
     if arch == "mlp":
         G = MLPGenerator(z_dim, shape, list(cfg.g_hidden), cfg.g_activation, num_classes, tanh=len(shape) == 3)
         D = MLPDiscriminator(pack * math.prod(shape), list(cfg.d_hidden), cfg.d_activation, num_classes,
                              cfg.spectral_norm)
         return G, D
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ValueError(f"the dcgan architecture needs square (C, H, W) images, not samples of shape {shape}")
-    c, size = shape[0], shape[1]
-    G = DCGANGenerator(z_dim, c, size, cfg.g_channels, cfg.g_activation, num_classes)
-    D = DCGANDiscriminator(pack * c, size, cfg.d_channels, cfg.d_activation, num_classes, cfg.spectral_norm)
+    if len(shape) != 3:
+        raise ValueError(f"the dcgan architecture needs (C, H, W) images, not samples of shape {shape}")
+    c, size, columns = shape
+    k = _stages(size)
+    if columns != size and (columns < size or columns % 2 ** k):
+        raise ValueError(f"the dcgan architecture needs square images, or maps at least as wide as tall whose width "
+                         f"is a multiple of {2 ** k}; got {size} x {columns}")
+    G = DCGANGenerator(z_dim, c, size, cfg.g_channels, cfg.g_activation, num_classes, columns, output)
+    D = DCGANDiscriminator(pack * c, size, cfg.d_channels, cfg.d_activation, num_classes, cfg.spectral_norm, columns)
     return G, D

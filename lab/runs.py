@@ -79,7 +79,7 @@ def typed_config(text: str, where: str) -> Any:
     from envs.config import ENV_SCHEMAS
     from lab.config import LabConfig, learner_schema
 
-    from envs.data_config import DataConfig
+    from envs.data_config import DATA_SCHEMA_OF, DataConfig
 
     registries: dict[str, dict[str, Any]] = {"env": ENV_SCHEMAS}
     from lab.safety import check_config
@@ -100,8 +100,9 @@ def typed_config(text: str, where: str) -> Any:
             if not isinstance(module, str):
                 raise LabError(f"the config in {where} names no learner module (agent.learner)")
             sections["agent"] = OmegaConf.merge(OmegaConf.structured(learner_schema(module)), agent)
-        if saved.get("data"):  # every dataset has the one schema (its name is the dataset's)
-            sections["data"] = OmegaConf.merge(OmegaConf.structured(DataConfig), saved.data)
+        if saved.get("data"):  # DataConfig, unless the dataset has a schema of its own
+            schema = DATA_SCHEMA_OF.get(saved.data.get("name"), DataConfig)
+            sections["data"] = OmegaConf.merge(OmegaConf.structured(schema), saved.data)
         for key, schemas in registries.items():
             node = saved.get(key)
             if not node:

@@ -205,6 +205,9 @@ def watch_rl(run: Run, source: Any, learner: Any, device: Any, args: argparse.Na
                ("" if args.seed is None else f"_seed{args.seed}") + \
                ("" if episodes == cfg.env.eval_episodes else f"_{episodes}ep")
         video = Path(args.out) if args.out else run.media_dir / f"{name}.mp4"
+        if video.suffix != ".mp4":  # --out DIR: the default name inside it
+            video = video / f"{name}.mp4"
+        video.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
         played, metrics, frames = play(run, source, learner, device, episodes=episodes, seed=args.seed,
@@ -277,7 +280,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (2: twice real time)")
     p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
     p.add_argument("--no-video", action="store_true", help="print the table only")
-    p.add_argument("--out", default=None, help="RL: the mp4 path (default: RUN/media/watch_<checkpoint>_step<N>.mp4); "
+    p.add_argument("--out", default=None, help="RL: the mp4 path, or a folder for it (default: RUN/media/watch_<checkpoint>_step<N>.mp4); "
                                               "others: the directory (default: RUN/media/watch_<checkpoint>_step<N>_seed<S>/)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--runs-dir", default="runs", help="where 'latest' looks (default: runs)")

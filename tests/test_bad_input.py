@@ -28,7 +28,7 @@ OVERRIDES = [
     (["agent=sac"], "unknown agent 'sac'; choose one of: cgan, dcgan, dqn, gan, ppo, sb3_a2c, sb3_dqn, sb3_ppo, "
                     "sb3_recurrent_ppo, sb3_sac, sngan, wgan_gp (did you mean 'sb3_sac'?)"),
     (["data=mnistt"], "unknown data 'mnistt'; choose one of: cifar10, digits, fashion_mnist, grid25, image_folder, "
-                      "mnist, none, ring8 (did you mean 'mnist'?)"),
+                      "mario_levels, mnist, none, ring8 (did you mean 'mnist'?)"),
     (["-m", "hydra/launcher=nosuch", "seed=0,1"],
      "unknown hydra/launcher 'nosuch'; choose one of: basic, joblib, local, ray, slurm, submitit_local, submitit_slurm"),
     (["agent.lrr=1"], f"unknown key 'agent.lrr' (did you mean 'lr'?); valid keys in agent: {AGENT_KEYS}"),

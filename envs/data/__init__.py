@@ -1,6 +1,7 @@
-"""GAN data sources: 2-D mixtures, digits, MNIST, Fashion-MNIST, CIFAR-10 and image folders.
+"""GAN data sources: 2-D mixtures, digits, MNIST, Fashion-MNIST, CIFAR-10, image folders and
+windows of Mario levels.
 
-Every source has `name`, `kind` ("points" | "images"), `shape` of one sample, `num_classes`
+Every source has `name`, `kind` ("points" | "images" | "levels"), `shape` of one sample, `num_classes`
 (int or None) and `sample(n, generator) -> (x, labels)`; image sources are finite (`len`) and
 return float32 NCHW in [-1, 1]; mixtures also expose `modes` and `std`. Bad or missing files
 raise `DataError` (a ValueError) with one line naming the file and the problem.
@@ -21,7 +22,7 @@ from envs.data.folder import load_image_folder
 from envs.data.idx import load_mnist_like, read_idx
 from envs.data.mixtures import GaussianMixture2D, grid25, ring8
 
-DATASETS = ("ring8", "grid25", "digits", "mnist", "fashion_mnist", "cifar10", "image_folder")
+DATASETS = ("ring8", "grid25", "digits", "mnist", "fashion_mnist", "cifar10", "image_folder", "mario_levels")
 
 __all__ = ["DATASETS", "DataError", "DataSource", "GaussianMixture2D", "ImageSource",
            "make_dataset", "read_idx"]
@@ -37,6 +38,12 @@ def make_dataset(name: str, root: str | Path | None = None, image_size: int | No
     kw: `split` ("train" | "test") and `download` (bool) for mnist/fashion_mnist/cifar10;
     `channels` (1 | 3) for image_folder; mixture parameters (`std`, `radius`, `spacing`).
     """
+    if name == "mario_levels":  # windows of Mario levels (envs/data/mario_levels.py)
+        from envs.data.mario_levels import LevelWindows
+
+        if image_size is not None:
+            raise ValueError("mario_levels is made of level windows; image_size does not apply (data.window does)")
+        return LevelWindows(root=None if root is None else str(root), **kw)
     if name in ("ring8", "grid25", "digits", "image_folder"):
         # the data= schema always passes split and download; these sources have one split
         kw.pop("download", None)

@@ -23,7 +23,7 @@ from envs.mario._jit import njit
 from envs.mario.engine import ACTIVE, EKIND, ESTATE, EVX, EX, EY, PBIG, PCAM, PFACING, PINV, PX, PY, SHIFT
 from envs.mario.level import (
     BLOCK, BRICK, BRICK_COIN, BRICK_MUSHROOM, COIN, EMPTY, GOOMBA, GROUND, KOOPA, MUSHROOM, NUM_TILES, PIPE,
-    PLATFORM, PLATFORM_BG, QUESTION, QUESTION_MUSHROOM, RED_KOOPA, SHELL, USED, Level,
+    PLATFORM, PLATFORM_BG, QUESTION, QUESTION_MUSHROOM, RED_KOOPA, SHELL, SPINY, USED, Level,
 )
 
 SCREEN_H, SCREEN_W = 240, 256
@@ -388,3 +388,28 @@ def draw_frames(out, out_rows, slot, games, P, E, T, base, bg_rows, art, tile_ma
         s = 6 if P[i, PBIG] == 1 else 0
         _blit(o, sprites[s], sprite_mask[s], sprite_h[s], wx, (P[i, PY] >> SHIFT) - VIEW_TOP, P[i, PFACING] < 0,
               gcam)
+
+
+_ENEMY_ART = {GOOMBA: GOOMBA_ART, KOOPA: KOOPA_ART, RED_KOOPA: KOOPA_ART, SPINY: SPINY_ART}
+
+
+def level_picture(level: Level, player: bool = True) -> np.ndarray:
+    """The whole level as one still picture with the game's own art: uint8 [256, width * 16, 3],
+    tiles, pipes and flag as the game draws them, each enemy's sprite standing in its start cell,
+    and (player=True) Mario at the start. For sample grids of generated levels."""
+    art = _tile_art()
+    ids = _render_tiles(level)
+    W = level.width
+    img = art[ids.T].transpose(0, 2, 1, 3, 4).reshape(16 * 16, W * 16, 3).copy()
+    # a mushroom (not in _ENEMY_ART) waits unseen inside its block
+    sprites = [(c, r, _ENEMY_ART[int(k)]) for c, r, k in level.enemies if int(k) in _ENEMY_ART]
+    if player:
+        sprites.append((level.start[0], level.start[1], PLAYER_ART))
+    for col, row, (rgb, mask) in sprites:
+        h = rgb.shape[0]
+        bottom = (int(row) + 1) * 16  # feet on the cell's bottom edge
+        top = max(bottom - h, 0)
+        window = img[top:bottom, int(col) * 16:int(col) * 16 + 16]
+        m = mask[h - (bottom - top):]
+        window[m] = rgb[h - (bottom - top):][m]
+    return img
