@@ -170,7 +170,7 @@ def search(args: argparse.Namespace) -> int:
     if objective.prop == "clear_rate" and not args.agent:
         raise LabError("a clear_rate objective needs --agent AGENT_RUN (a run trained on env=mario)")
     run = open_run(args.run)
-    source, gan = _open_level_gan(args.run)
+    source, gan = _open_level_gan(run, args.run)
     judge = AgentJudge(args.agent, args.episodes) if objective.prop == "clear_rate" else None
     z_dim, k = gan.cfg.z_dim, args.windows
     name = str(objective).replace(">=", "_ge_").replace("=", "_eq_")
@@ -239,7 +239,9 @@ def sample(args: argparse.Namespace) -> int:
     from envs.mario.level_metrics import playable
     from envs.mario.windows import decode, stitch
 
-    source, gan = _open_level_gan(args.run)
+    from lab.runs import open_run
+
+    source, gan = _open_level_gan(open_run(args.run), args.run)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
@@ -263,10 +265,10 @@ def sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_level_gan(run_arg: str) -> tuple[Any, Any]:
-    from lab.runs import open_run, rebuild
+def _open_level_gan(run: Any, run_arg: str) -> tuple[Any, Any]:
+    """(source, GAN) of an opened run, which must be a level GAN's."""
+    from lab.runs import rebuild
 
-    run = open_run(run_arg)
     if run.cfg.get("data") is None or run.cfg.data.get("name") != "mario_levels":
         raise LabError(f"{run_arg} is not a level GAN's run (data=mario_levels); found "
                        f"{'data=' + run.cfg.data.name if run.cfg.get('data') else 'env=' + str(run.cfg.env.name)}")

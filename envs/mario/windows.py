@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from envs.mario.level import (
-    EMPTY, GOOMBA, KOOPA, MUSHROOM, NUM_TILES, RED_KOOPA, ROWS, SPINY, STANDABLE, Level, LevelError, parse_level,
+    EMPTY, GOOMBA, KOOPA, MUSHROOM, NUM_TILES, RED_KOOPA, ROWS, SPINY, STANDABLE, Level, LevelError, _first_floor,
+    parse_level,
 )
 
 # One canonical character per code: tiles 0..13 in the game's tile-id order, then enemies.
@@ -47,21 +48,10 @@ def encode(level: Level) -> np.ndarray:
     return codes
 
 
-def _standable(codes: np.ndarray) -> np.ndarray:
-    return np.isin(codes, SOLID_CODES)
-
-
 def first_floor(codes: np.ndarray, col: int) -> int | None:
-    """The row of the first cell above solid ground from the bottom of `col` (None if none),
-    the Mario AI Framework's findFirstFloor."""
-    solid = _standable(codes[:, col])
-    seen = False
-    for r in range(codes.shape[0] - 1, -1, -1):
-        if solid[r]:
-            seen = True
-        elif seen:
-            return r
-    return None
+    """The row of the first cell above solid ground from the bottom of `col` (None if none), the
+    Mario AI Framework's findFirstFloor (level.py's, on the code map: enemy codes are not solid)."""
+    return _first_floor(codes.T, col)
 
 
 def start_cell(codes: np.ndarray) -> tuple[int, int] | None:
