@@ -201,6 +201,63 @@ class SB3Config:
     save_replay: bool = spec(False, help="keep an off-policy replay buffer in checkpoints")
 
 
+@dataclass
+class GAILConfig(PPOConfig):
+    """Generative adversarial imitation (Ho & Ermon 2016): PPO (every PPO key) whose reward is a
+    discriminator's, trained to tell the demonstrator's transitions from the policy's."""
+
+    learner: str = spec("agents.gail", help="the module that builds this learner")
+    name: str = "gail"
+    demos: str = spec("", help="the demos file to imitate (python -m lab.demos RUN or python -m lab.demos solver)")
+    demo_episodes: Optional[int] = spec(None, gt=0, help="imitate the file's first N episodes (None: all)")
+    disc_input: str = spec("sa", choices=("sa", "s", "ss"),
+                           help="what D judges: (s, a) as GAIL; s alone; or (s, s') as state-only AIRL")
+    disc_hidden: list[int] = spec([64, 64], help="the discriminator MLP's widths")
+    disc_lr: float = spec(3e-4, gt=0)
+    disc_steps: int = spec(4, gt=0, help="discriminator steps per rollout (before the policy's update)")
+    disc_batch_size: int = spec(256, gt=0, help="expert and policy transitions per discriminator step (each)")
+    disc_grad_penalty: float = spec(0.0, ge=0, help="weight of (|grad D| - 1)^2 on expert/policy interpolates "
+                                                    "(Kostrikov et al. 2019; 10 is usual)")
+    reward: str = spec("gail", choices=("gail", "airl"),
+                       help="gail: -log(1 - D) (positive, a bonus for surviving); airl: log D - log(1 - D) "
+                            "(the logit, either sign)")
+
+    @staticmethod
+    def check(cfg) -> str | None:
+        if not cfg.agent.demos:
+            return (f"agent={cfg.agent.name} needs agent.demos=FILE, the demonstrations to imitate: record them "
+                    f"with `python -m lab.demos RUN --episodes 10` (a trained run) or `python -m lab.demos "
+                    f"solver env=mario env.level=...` (the Mario solver)")
+        return PPOConfig.check(cfg)
+
+
+@dataclass
+class BCConfig:
+    """Behaviour cloning: supervised learning of the demonstrator's action from its observation
+    (Pomerleau 1991); the baseline every imitation paper reports. Steps count demo samples."""
+
+    learns_from: ClassVar[tuple[str, ...]] = ("env",)
+
+    learner: str = spec("agents.bc", help="the module that builds this learner")
+    name: str = "bc"
+    demos: str = spec("", help="the demos file to clone (python -m lab.demos)")
+    demo_episodes: Optional[int] = spec(None, gt=0, help="clone the file's first N episodes (None: all)")
+    hidden_sizes: list[int] = spec([64, 64])
+    activation: str = spec("relu", choices=("tanh", "relu"))
+    lr: float = spec(1e-3, gt=0)
+    batch_size: int = spec(256, gt=0, help="demo transitions per step")
+    weight_decay: float = spec(0.0, ge=0)
+    ent_weight: float = spec(1e-3, ge=0, help="discrete actions: entropy bonus (imitation's BC default)")
+    max_grad_norm: Optional[float] = spec(None, gt=0)
+
+    @staticmethod
+    def check(cfg) -> str | None:
+        if not cfg.agent.demos:
+            return (f"agent={cfg.agent.name} needs agent.demos=FILE, the demonstrations to clone: record them "
+                    f"with `python -m lab.demos RUN --episodes 10` or `python -m lab.demos solver env=mario ...`")
+        return None
+
+
 # The lab's own learners by module: their schemas without importing them (and torch).
 SCHEMAS: dict[str, type] = {"agents.ppo": PPOConfig, "agents.dqn": DQNConfig, "agents.gan": GANConfig,
-                            "agents.sb3": SB3Config}
+                            "agents.sb3": SB3Config, "agents.gail": GAILConfig, "agents.bc": BCConfig}

@@ -304,10 +304,18 @@ class PPO(Learner):
     def collect(self, source: Any) -> tuple[dict[str, torch.Tensor], int]:
         """Run the policy for n_steps in every env; return the batch with advantages (flattened
         transitions; recurrent policies: [T, N] sequences and the LSTM state they start from)."""
+        return self.advantages(self.rollout(source)), self.cfg.n_steps * self.num_envs
+
+    def rollout(self, source: Any) -> tuple[np.ndarray, Any]:
+        """Fill the rollout buffer (n_steps in every env); return V(s_T) of the observations after it
+        and the LSTM state the rollout started from. (GAIL relabels the buffer's rewards before
+        `advantages`.)"""
         buf, cfg, recurrent = self.buffer, self.cfg, self.policy.recurrent
         obs = source.obs
         state0 = (self.state[0].copy(), self.state[1].copy()) if recurrent else None
         for t in range(cfg.n_steps):
+            if buf.raw_obs is not None:  # kept by learners that judge observations as the env gives them (GAIL)
+                buf.raw_obs[t] = obs
             obs = self.obs_norm(obs, update=True) if self.obs_norm else obs
             if recurrent:
                 buf.firsts[t] = self.first
@@ -326,23 +334,28 @@ class PPO(Learner):
             if recurrent:
                 self.first = ~valid  # a reset step (NEXT_STEP autoreset) returns an episode's first obs
             obs = next_obs
+        buf.last_obs = obs  # s_T (raw): the next observation of the rollout's last step
         last_obs = self.obs_norm(obs) if self.obs_norm else obs
         last_value = self._value(last_obs) if recurrent else self._policy_step(last_obs)[2]
+        return last_value, state0
 
-        # ---------------------------------------------------------------- 2. GAE
+    # ------------------------------------------------------------------ 2. GAE
+    def advantages(self, rollout: tuple[np.ndarray, Any]) -> dict[str, torch.Tensor]:
+        """The update's batch: the buffer with GAE advantages and returns."""
+        (last_value, state0), buf, cfg = rollout, self.buffer, self.cfg
         advantages, returns = gae(buf.rewards, buf.values, last_value, buf.terminated, buf.dones,
                                   cfg.gamma, cfg.gae_lambda)
         arrays = {"obs": buf.obs, "actions": buf.actions, "logprobs": buf.logprobs, "values": buf.values,
                   "advantages": advantages.astype(np.float32), "returns": returns.astype(np.float32)}
-        if recurrent:  # whole sequences: reset steps stay in them (masked out of the loss)
+        if self.policy.recurrent:  # whole sequences: reset steps stay in them (masked out of the loss)
             batch = {k: torch.from_numpy(v.copy()).to(self.device) for k, v in arrays.items()}
             batch.update(firsts=torch.from_numpy(buf.firsts.copy()).to(self.device),
                          valid=torch.from_numpy(buf.valid.copy()).to(self.device),
                          h0=torch.from_numpy(state0[0]).to(self.device), c0=torch.from_numpy(state0[1]).to(self.device))
-            return batch, cfg.n_steps * self.num_envs
+            return batch
         v = buf.valid.reshape(-1)  # drop the reset steps of NEXT_STEP autoreset
         flat = lambda x: torch.from_numpy(x.reshape(-1, *x.shape[2:])[v]).to(self.device)
-        return {k: flat(x) for k, x in arrays.items()}, cfg.n_steps * self.num_envs
+        return {k: flat(x) for k, x in arrays.items()}
 
     def _mirror_input(self, obs: np.ndarray) -> np.ndarray:
         """What the numpy towers take: the grid's code embedding, or the flattened observation."""

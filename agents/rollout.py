@@ -45,3 +45,5 @@ class RolloutBuffer:
         self.terminated = np.zeros((T, N), np.float32)
         self.dones = np.zeros((T, N), np.float32)
         self.valid = np.zeros((T, N), bool)
+        self.raw_obs: np.ndarray | None = None  # un-normalised observations, where a learner asks for them
+        self.last_obs: np.ndarray | None = None  # the observations after the rollout's last step

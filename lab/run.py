@@ -180,6 +180,7 @@ def _train(cfg: DictConfig, run_dir: Path, overrides: list[str], hooks: dict[str
         if not cfg.trainer.compile:
             skip_dynamo_import()
         source = build_source(cfg)
+        attach_demos(cfg, source)
         learner = build_learner(cfg, source, device)
         if dp is not None:
             learner.set_data_parallel(dp.rank, dp.world)  # ValueError where the learner has no data-parallel mode
@@ -269,6 +270,23 @@ def build_source(cfg: DictConfig) -> Any:
             heldout.append((name, lambda n, extra=extra: make(n, extra=extra), episodes))
     return RLSource(make, env.num_envs, cfg.seed, env_id=env.id, eval_episodes=env.eval_episodes,
                     env_kwargs=kwargs, family=env.name, heldout=heldout)
+
+
+def attach_demos(cfg: DictConfig, source: Any) -> None:
+    """`source.demos`: the demonstrations of `agent.demos` (imitation learners), checked against the
+    env they are imitated in. Only training attaches them: watching a run needs no demos file."""
+    path = cfg.agent.get("demos") if cfg.get("agent") else None
+    if not path:
+        return
+    from hydra.utils import to_absolute_path
+
+    from envs.demos import DemosError, load_demos, mismatch
+
+    demos = load_demos(to_absolute_path(str(path)))
+    problem = mismatch(demos, cfg.env.id, source.single_observation_space, source.single_action_space)
+    if problem:
+        raise DemosError(problem)
+    source.demos = demos
 
 
 def env_kwargs(cfg: DictConfig) -> dict[str, Any]:
