@@ -25,7 +25,7 @@ TRAINER_KEYS = ("total_steps, eval_every, checkpoint_every, log_every, stop_at, 
 OVERRIDES = [
     (["env=cartpol"], "unknown env 'cartpol'; choose one of: acrobot, atari, cartpole, cartpole_novel, gym, lunarlander, "
                       "mario, mountaincar, mountaincar_continuous, none, pendulum, smb (did you mean 'cartpole'?)"),
-    (["agent=sac"], "unknown agent 'sac'; choose one of: cgan, dcgan, dqn, gan, ppo, sb3_a2c, sb3_dqn, sb3_ppo, "
+    (["agent=sac"], "unknown agent 'sac'; choose one of: bc, cgan, dcgan, dqn, gail, gan, ppo, sb3_a2c, sb3_dqn, sb3_ppo, "
                     "sb3_recurrent_ppo, sb3_sac, sngan, wgan_gp (did you mean 'sb3_sac'?)"),
     (["data=mnistt"], "unknown data 'mnistt'; choose one of: cifar10, digits, fashion_mnist, grid25, image_folder, "
                       "mario_levels, mnist, none, ring8 (did you mean 'mnist'?)"),

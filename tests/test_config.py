@@ -14,6 +14,11 @@ ENVS = sorted(p.stem for p in (Path(CONF) / "env").glob("*.yaml") if p.stem != "
 DATA = sorted(p.stem for p in (Path(CONF) / "data").glob("*.yaml") if p.stem != "none")
 
 
+def _required(agent: str) -> list[str]:
+    """The keys an agent cannot run without (imitation learners: their demos file)."""
+    return ["agent.demos=demos.npz"] if agent in ("gail", "bc") else []
+
+
 @pytest.mark.parametrize("agent", AGENTS)
 def test_every_agent_source_pair_composes_and_validates(agent: str) -> None:
     """Learners from envs with every env, from data with every dataset (their schema's learns_from);
@@ -25,7 +30,7 @@ def test_every_agent_source_pair_composes_and_validates(agent: str) -> None:
     learns_from = OmegaConf.get_type(compose([f"agent={agent}"]).agent).learns_from
     good, bad = (("data", DATA), ("env", ENVS)) if learns_from == ("data",) else (("env", ENVS), ("data", DATA))
     for source in good[1]:
-        cfg = compose([f"agent={agent}", f"{good[0]}={source}"])
+        cfg = compose([f"agent={agent}", f"{good[0]}={source}", *_required(agent)])
         assert cfg.agent.name == agent
         assert validate(cfg) is None, (agent, source)
     error = validate(compose([f"agent={agent}", f"{bad[0]}={bad[1][0]}"]))
@@ -78,7 +83,7 @@ def test_every_pair_preset_loads_for_its_pair_and_validates(name: str, agent: st
 
     from lab.config import validate
 
-    cfg = compose([f"agent={agent}", f"env={env}"])
+    cfg = compose([f"agent={agent}", f"env={env}", *_required(agent)])
     assert validate(cfg) is None, name
     preset = OmegaConf.to_container(OmegaConf.load(Path(CONF) / "agent_env" / f"{name}.yaml"))
     composed = OmegaConf.to_container(cfg, resolve=True)
