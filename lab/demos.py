@@ -178,7 +178,7 @@ def from_solver(args: argparse.Namespace) -> tuple[Recorder, dict[str, Any], Pat
     if cfg.env.get("name") != "mario":
         raise LabError(f"lab.demos solver plays the Mario game (env=mario), not env={cfg.env.get('name')}")
     kwargs = {**env_kwargs(cfg), "sticky_actions": 0.0}
-    kwargs["level"] = gan_levels(kwargs.get("level"))
+    kwargs["level"] = gan_levels(kwargs.get("level"), kwargs.get("train_levels"))
     try:
         env = make_vec(cfg.env.id, 1, vectorization=cfg.env.vectorization, max_episode_steps=cfg.env.max_episode_steps,
                        kwargs=kwargs)

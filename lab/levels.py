@@ -6,7 +6,9 @@
     python -m lab.levels sample RUN --levels 500 --out DIR   # playable levels to train on (env.level=DIR)
 
 Training on a GAN's levels: `env.level=gan:RUN` (or `gan:RUN@N`) samples N (500) playable levels
-of 4 windows from the GAN once (cached under $LAB_LEVEL_CACHE/gan) and trains on that set.
+of 4 windows from the GAN once (cached under $LAB_LEVEL_CACHE/gan) and trains on that set;
+`env.level=gan:RUN env.train_levels=0` streams new ones instead (`lab.levels stream`, started by
+the env: level k is the first playable sample of latents seeded by k).
 
 RUN is a level GAN's run (`agent=wgan_gp data=mario_levels ...`: its directory, a checkpoint, or
 `latest`). A level is `--windows` windows of G side by side, one latent vector each, so the search
@@ -265,6 +267,51 @@ def sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def stream(args: argparse.Namespace) -> int:
+    """The background process of `env.level=gan:RUN env.train_levels=0` (envs/mario/supply.py's
+    LevelStream): for k = FIRST, FIRST + 1, ... up to the last index read from stdin, write level k to
+    ROOT/level_<k>.txt: the first playable level among latents drawn from generator([seed, k]), so
+    level k depends on k alone (exact resume). Ends when stdin closes (the env is gone)."""
+    import torch
+
+    from envs.mario.level_metrics import playable
+    from envs.mario.supply import LevelStream
+    from envs.mario.windows import decode, stitch
+    from lab.runs import open_run
+
+    source, gan = _open_level_gan(open_run(args.run), args.run)
+    where = LevelStream("", (), args.root)
+    Path(args.root).mkdir(parents=True, exist_ok=True)
+    k, target = args.first, args.first - 1
+    for line in sys.stdin:
+        target = max(target, int(line))
+        while k <= target:
+            path = where.path(k)
+            if not path.is_file():
+                rng = np.random.default_rng([args.seed, k])
+                found = None
+                for _ in range(50):  # 8 candidates at a time; ~96% of the preset's levels are playable
+                    z = torch.as_tensor(rng.standard_normal((8, args.windows, gan.cfg.z_dim)), dtype=torch.float32)
+                    with torch.no_grad():
+                        maps = source.to_codes(gan.generate(z.reshape(-1, gan.cfg.z_dim)))
+                    for codes in maps.reshape(8, args.windows, 16, -1):
+                        level = stitch(codes)
+                        if playable([level])[0]:
+                            found = level
+                            break
+                    if found is not None:
+                        break
+                if found is None:
+                    print(f"lab.levels: error: no playable level among 400 samples for stream index {k}",
+                          file=sys.stderr)
+                    return 2
+                tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+                tmp.write_text(decode(found))
+                os.replace(tmp, path)  # complete when it appears
+            k += 1
+    return 0
+
+
 def _open_level_gan(run: Any, run_arg: str) -> tuple[Any, Any]:
     """(source, GAN) of an opened run, which must be a level GAN's."""
     from lab.runs import rebuild
@@ -298,6 +345,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--windows", type=int, default=4, help="windows side by side in a level")
     m.add_argument("--seed", type=int, default=0, help="the latents' seed")
     m.add_argument("--out", required=True, help="the folder the levels go to")
+    t = sub.add_parser("stream", help="(internal) the level-writing process of env.level=gan:RUN env.train_levels=0")
+    t.add_argument("run", help="the level GAN's checkpoint")
+    t.add_argument("--windows", type=int, default=4)
+    t.add_argument("--seed", type=int, default=0, help="the latents' seed")
+    t.add_argument("root", help="where level_<k>.txt are written")
+    t.add_argument("first", type=int, help="the first index")
     args = p.parse_args(argv)
     if args.command == "search" and (args.windows < 1 or args.evals < 1 or args.episodes < 1 or args.sigma <= 0):
         p.error("--windows, --evals, --episodes must be >= 1 and --sigma > 0")
@@ -309,7 +362,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-        return search(args) if args.command == "search" else sample(args)
+        return {"search": search, "sample": sample, "stream": stream}[args.command](args)
     except LabError as exc:
         print(f"lab.levels: error: {exc}", file=sys.stderr)
         return 2

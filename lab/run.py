@@ -254,7 +254,7 @@ def build_source(cfg: DictConfig) -> Any:
     if env.get("name") == "mario":  # levels sampled from a level GAN: env.level=gan:RUN[@N]
         from lab.gan_levels import gan_levels
 
-        kwargs["level"] = gan_levels(kwargs.get("level"))
+        kwargs["level"] = gan_levels(kwargs.get("level"), kwargs.get("train_levels"))
 
     def make(n: int, render_mode: str | None = None, extra: dict[str, Any] | None = None):
         return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,

@@ -229,3 +229,74 @@ def test_training_on_an_untrained_gans_levels_is_one_line(tmp_path: Path) -> Non
     proc = cli(["agent=ppo", "env=mario", f"env.level=gan:{tmp_path / 'nothing'}", "wandb.mode=disabled",
                 f"hydra.run.dir={tmp_path / 'ppo2'}"])
     assert proc.returncode == 2 and "not a run directory" in proc.stderr, proc.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------ a stream of levels (env.level=gan:RUN env.train_levels=0)
+STREAM_WRITER = r"""
+import os, sys
+from pathlib import Path
+root, k = Path(sys.argv[1]), int(sys.argv[2])
+root.mkdir(parents=True, exist_ok=True)
+for line in sys.stdin:
+    while k <= int(line):
+        gap = "-" * (1 + k % 3)  # level k: a pit k % 3 + 1 tiles wide
+        ground = "X" * 12 + gap + "X" * (28 - len(gap))
+        rows = ["-" * 40] * 13 + ["--M" + "-" * 33 + "F---"] + [ground] * 2
+        tmp = root / f".tmp{k}"
+        tmp.write_text("\n".join(rows) + "\n")
+        os.replace(tmp, root / f"level_{k:07d}.txt")
+        k += 1
+"""
+
+
+def test_a_level_stream_feeds_the_pool_from_its_process_and_resumes_exactly(tmp_path: Path) -> None:
+    """The env plays level k of an outside process's stream (LevelStream), as many as it needs, in
+    order; which levels come next is in the supply's state (exact resume)."""
+    import sys
+
+    from envs.mario.supply import LevelStream, LevelSupply
+
+    stream = LevelStream("test-stream", (sys.executable, "-c", STREAM_WRITER), str(tmp_path / "levels"))
+    supply = LevelSupply(stream, train_levels=0, pool=2, level_episodes=1)
+    supply.seed(0)
+    first = [supply.draw()[0] for _ in range(6)]
+    assert all(k[0] == "stream" for k in first) and {k[1] for k in first} <= set(range(7))
+    assert supply.name == "test-stream[0:]"
+    state = supply.state_dict()
+    later = [supply.draw() for _ in range(5)]
+    widths = {k[1]: data.level.width for k, data in later}
+    assert all(w == 40 for w in widths.values())
+    assert max(k[1] for k, _ in later) >= 6  # the stream kept coming past the first pool
+    again = LevelSupply(stream, train_levels=0, pool=2, level_episodes=1)
+    again.seed(0)
+    again.load_state_dict(state)
+    assert [again.draw()[0] for _ in range(5)] == [k for k, _ in later]
+    supply.close()
+    again.close()
+
+
+def test_a_level_stream_whose_process_dies_is_one_line(tmp_path: Path) -> None:
+    import sys
+
+    from envs.mario.level import LevelError
+    from envs.mario.supply import LevelStream, LevelSupply
+
+    dead = LevelStream("dead-stream", (sys.executable, "-c", "import sys; sys.exit(3)"), str(tmp_path / "none"))
+    supply = LevelSupply(dead, train_levels=0, pool=2, level_episodes=1)
+    supply.seed(0)
+    with pytest.raises(LevelError, match="the level stream dead-stream stopped before its level [01] "):
+        supply.draw()
+    supply.close()
+
+
+def test_gan_levels_stream_with_unbounded_train_levels(tmp_path: Path) -> None:
+    from envs.mario.supply import LevelStream
+    from lab.gan_levels import gan_levels
+
+    run = tmp_path / "levelgan"
+    train(["agent=dcgan", *SMALL, "trainer.total_steps=2", "trainer.eval_every=0", "trainer.log_every=0",
+           "trainer.checkpoint_every=0"], run)
+    stream = gan_levels(f"gan:{run}", train_levels=0)
+    assert isinstance(stream, LevelStream)
+    assert stream.command[-3:] == ("lab.levels", "stream", str(run / "checkpoints" / "best.pt"))
+    assert gan_levels(f"gan:{run}", train_levels=0) == stream  # the same GAN, the same stream (and cache)

@@ -8,6 +8,7 @@ env's `level` argument and `train_levels`:
     level="procedural", train_levels=0       unbounded: new procedural levels keep coming (below)
     level=FOLDER                             every level file (*.txt) in the folder
     level=[intro, PATH, FOLDER, procedural]  all of those together (procedural: train_levels of them)
+    level=LevelStream(...)                   unbounded: new levels from an outside process (below)
 
 `difficulty` is a value in [0, 1] or a range [low, high]: with a range, each procedural seed gets its
 own difficulty, drawn from the seed (so a seed always means the same level). For a set, every reset
@@ -26,6 +27,12 @@ difficulty and the game's source ($LAB_LEVEL_CACHE, default ~/.cache/lab/mario-l
 so later runs on the same levels start at once. What is played depends only on the seeds: exact
 resume holds.
 
+A `LevelStream` is an unbounded stream whose levels another program makes (e.g. a level GAN:
+`env.level=gan:RUN env.train_levels=0`, lab/gan_levels.py): the supply starts `command + [ROOT,
+FIRST]` as its background process, writes on its stdin the last index wanted, and reads level k from
+ROOT/level_<k>.txt once the process has written it (in order, each file complete when it appears).
+The envs know nothing of how those levels are made; level k must depend on k alone (exact resume).
+
     supply = LevelSupply("procedural", train_levels=0, difficulty=(0.3, 0.7))
     supply.seed(0); data = supply.draw()            # the LevelData of the next reset
 """
@@ -35,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict, deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -129,6 +137,18 @@ def _prefetch_main(argv: list[str]) -> None:
             seed += 1
 
 
+@dataclass(frozen=True)
+class LevelStream:
+    """Levels made by an outside process, one per index: see the module docstring."""
+
+    name: str                   # what the supply is called (checkpoints check it)
+    command: tuple[str, ...]    # started as command + (ROOT, FIRST)
+    root: str                   # where level_<k>.txt appear
+
+    def path(self, k: int) -> Path:
+        return Path(self.root) / f"level_{k:07d}.txt"
+
+
 def level_files(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".txt")
     if not files:
@@ -178,10 +198,13 @@ class LevelSupply:
         if not entries:
             raise LevelError("env.level is an empty list: give level names, files, folders or procedural")
         self.unbounded = False
+        self.stream: LevelStream | None = None  # an outside process's levels (unbounded)
         self.keys: list[tuple] = []  # the set's levels (a key says how to make each one)
         for entry in entries:
             self.keys.extend(self._expand(entry, len(entries) > 1))
-        if self.unbounded:
+        if self.stream is not None:
+            self.name = f"{self.stream.name}[{self.first_seed}:]"
+        elif self.unbounded:
             self.name = f"procedural[{self.first_seed}:]@{self._dname()}"
         elif len(self.keys) == 1:
             self.name = self.data(self.keys[0]).level.name
@@ -204,6 +227,11 @@ class LevelSupply:
         return str(entry)
 
     def _expand(self, entry: Any, in_list: bool) -> list[tuple]:
+        if isinstance(entry, LevelStream):
+            if in_list:
+                raise LevelError(f"a stream of levels ({entry.name}) cannot be mixed with other levels in a list")
+            self.stream, self.unbounded = entry, True
+            return []
         if isinstance(entry, Level):
             self._cache[("level", entry.name)] = LevelData(entry)
             self._held[entry.name] = entry
@@ -257,6 +285,8 @@ class LevelSupply:
             level = read_level(key[1])
         elif kind == "procedural":
             level = self._procedural(key[1], key[2])
+        elif kind == "stream":
+            level = self._streamed(key[1])
         else:
             level = self._held[key[1]]
         data = LevelData(level)
@@ -269,6 +299,21 @@ class LevelSupply:
         if self._worker is not None:
             self._await(seed, difficulty)
         return procedural_level(seed, difficulty, self._root)
+
+    def _streamed(self, k: int) -> Level:
+        """Level k of the outside stream, once its process has written it."""
+        import time
+
+        path = self.stream.path(k)
+        if self._worker is None and not path.is_file():
+            self._start_worker()
+            self._ahead()
+        while not path.is_file():
+            if self._worker is None or self._worker.poll() is not None:
+                raise LevelError(f"the level stream {self.stream.name} stopped before its level {k} "
+                                 f"(its process: {' '.join(self.stream.command[:4])} ...)")
+            time.sleep(0.005)
+        return read_level(path)
 
     def _cache_root(self) -> Path:
         if self._root is None:  # no cache configured: a private one for this env
@@ -310,7 +355,9 @@ class LevelSupply:
         import subprocess
 
         start = min(k[1] for k in self._pool)
-        proc = subprocess.Popen(self._command(str(start)), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        command = ([*self.stream.command, self.stream.root, str(start)] if self.stream is not None
+                   else self._command(str(start)))
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                 env=self._subprocess_env())
         self._worker = proc
         self._target = start - 1
@@ -366,6 +413,8 @@ class LevelSupply:
     def _stream_key(self) -> tuple:
         s = self._next_seed
         self._next_seed += 1
+        if self.stream is not None:
+            return ("stream", s)
         if self._next_seed >= EVAL_SEEDS:
             raise LevelError(f"the unbounded level stream reached the held-out seeds ({EVAL_SEEDS})")
         return ("procedural", s, seed_difficulty(s, self.difficulty))
@@ -380,7 +429,7 @@ class LevelSupply:
         if self.fixed:
             key = self.keys[0]
         elif self.unbounded:
-            if self.prefetch and self._worker is None:
+            if (self.prefetch or self.stream is not None) and self._worker is None:
                 self._start_worker()
             if self._draws and self._draws % self.level_episodes == 0:
                 self._pool.popleft()
@@ -464,6 +513,8 @@ def _key(k: Sequence[Any]) -> tuple:
     kind = str(k[0])
     if kind == "procedural":
         return ("procedural", int(k[1]), float(k[2]))
+    if kind == "stream":
+        return ("stream", int(k[1]))
     return (kind, str(k[1]))
 
 
