@@ -8,7 +8,8 @@ and --folder's levels when given). Table: IQM over seeds with 95% stratified-boo
         [--folder DIR] [--out benchmarks/out/mario_gan_levels] [--extra KEY=VALUE ...]
 
 RUN: a level GAN's run (python -m lab agent=wgan_gp data=mario_levels). Each condition trains on N
-levels: `gan:RUN@N`, `procedural` with train_levels=N, or both lists together. Runs already finished
+levels: `gan:RUN@N`, `procedural` with train_levels=N, or both lists together; `gan_stream` on an
+unbounded stream of new GAN levels (`gan:RUN` with train_levels=0). Runs already finished
 in --out are kept (re-running resumes the study).
 """
 
@@ -22,13 +23,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONDITIONS = ("gan", "procedural", "both")
+CONDITIONS = ("gan", "procedural", "both", "gan_stream")
 KEYS = ("clear_rate", "heldout/procedural/clear_rate", "heldout/clear_rate")
 
 
 def level_args(condition: str, gan: str, n: int) -> list[str]:
     if condition == "gan":
         return [f"env.level=gan:{gan}@{n}"]
+    if condition == "gan_stream":  # new GAN levels keep coming (a level pool, as unbounded procedural)
+        return [f"env.level=gan:{gan}", "env.train_levels=0"]
     if condition == "procedural":
         return ["env.level=procedural", f"env.train_levels={n}"]
     return [f"env.level=[gan:{gan}@{n},procedural]", f"env.train_levels={n}"]
@@ -81,7 +84,8 @@ def main() -> int:
                            and k.split("/")[1] != "procedural"})
         each = ", ".join(f"{b} {np.mean([f.get(f'heldout/{b}/clear_rate', np.nan) for f in finals[condition]]):.2f}"
                          for b in builtins)
-        print(f"| {condition} ({args.levels} levels) | " + " | ".join(cells) + f" | {each} |")
+        count = "a new level stream" if condition == "gan_stream" else f"{args.levels} levels"
+        print(f"| {condition} ({count}) | " + " | ".join(cells) + f" | {each} |")
     return 0
 
 
