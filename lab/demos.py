@@ -1,7 +1,7 @@
 """Record demonstrations for imitation learning (agent=bc, agent=gail) to a checksummed file.
 
     python -m lab.demos RUN [--episodes 10] [--checkpoint best|last] [--out FILE] [env.KEY=VALUE ...]
-    python -m lab.demos solver env=mario env.level=intro [--episodes 20] --out FILE [OVERRIDES ...]
+    python -m lab.demos solver [env=mario] env.level=intro [--episodes 20] --out FILE [OVERRIDES ...]
 
 RUN (a run directory, a checkpoint, or `latest`): the trained policy plays its own evaluation
 episodes (the run's eval seeds and deterministic policy, as `lab.watch` and training's evaluations
@@ -9,8 +9,9 @@ play them; `--seed` for others), and every transition is recorded with the env c
 checkpoint (path and sha256) it came from. Default --out: RUN/demos/<checkpoint>-<N>ep.npz.
 
 `solver`: the Mario game's beam-search solver plays; the env is composed from the overrides as
-`python -m lab` composes it (`env=mario`, `env.level=...` any level or level set, a preset's env
-keys with `agent_env=...`), without sticky actions (the solver's plan replays exactly only in the
+`python -m lab agent=gail` composes it (`env=mario` by default, so gail_mario's env keys apply;
+`env.level=...` any level or level set; another preset's env keys with `agent_env=...`), without
+sticky actions (the solver's plan replays exactly only in the
 deterministic game). Each episode plays the level the env draws next (a set: one level after
 another); a level the solver cannot beat is skipped and counted.
 
@@ -97,6 +98,9 @@ def record_solver(env: Any, episodes: int, seed: int) -> tuple[Recorder, int]:
         plan = solve(game.levels[0], actions=game.action_set, frame_skip=game.frame_skip, time_limit=game.time_limit)
         if plan is None:
             skipped += 1
+            if game.supply.fixed:
+                raise LabError(f"the solver cannot beat level {game.levels[0].name} with these env settings "
+                               f"(actions, time_limit, frame_skip): try env.actions=simple")
             if skipped > 10 * episodes:
                 raise LabError(f"the solver beat none of {skipped} levels drawn: no demos to record")
             plan = []
@@ -170,7 +174,10 @@ def from_solver(args: argparse.Namespace) -> tuple[Recorder, dict[str, Any], Pat
 
     if not args.out:
         raise LabError("lab.demos solver needs --out FILE (where the demos go)")
-    argv = ["agent=ppo", *args.overrides]
+    env_given = any(a.startswith("env=") for a in args.overrides)
+    # composed as `python -m lab agent=gail` composes it (its preset gail_<env>'s env keys), so the demos
+    # fit a GAIL run by default; the demos file itself is what is being made
+    argv = ["agent=gail", "agent.demos=recording", *([] if env_given else ["env=mario"]), *args.overrides]
     register_configs(search_dirs(argv))
     error, cfg = check_overrides(str(CONF_DIR), argv)
     if error:
