@@ -242,12 +242,13 @@ def test_lab_demos_records_the_solver_on_a_hand_made_level(tmp_path: Path) -> No
     rows = ["-" * 40] * 13 + ["--M" + "-" * 10 + "g" + "-" * 20 + "F-----"] + ["X" * 20 + "--" + "X" * 18] * 2
     level.write_text("\n".join(rows) + "\n")
     out = tmp_path / "solver.npz"
-    proc = _demos_cli(["solver", "env=mario", f"env.level={level}", "env.actions=right_only", "--episodes", "2",
-                       "--out", str(out)])
+    proc = _demos_cli(["solver", f"env.level={level}", "--episodes", "2", "--out", str(out)])
     assert proc.returncode == 0, proc.stderr
     demos = load_demos(out)
     assert demos.episodes == 2 and demos.meta["demonstrator"]["kind"] == "solver"
-    assert demos.obs.shape[1:] == (16, 16) and demos.obs.dtype == np.uint8
+    # env=mario composed as agent=gail's run is (gail_mario: frame stack 2 of 16x16 grids plus the status row)
+    assert demos.obs.shape[1:] == (2, 17, 16) and demos.obs.dtype == np.uint8
+    assert demos.meta["env"]["sticky_actions"] == 0.0 and demos.meta["env"]["actions"] == "right_only"
     assert demos.terminated[-1] and demos.rewards.sum() > 0  # each episode ends at the flag
     bad = _demos_cli(["solver", "env=cartpole", "--out", str(tmp_path / "x.npz")])
     assert bad.returncode == 2 and "env=mario" in bad.stderr and not (tmp_path / "x.npz").exists()
