@@ -58,7 +58,7 @@ def _column(g: Grid, x: int, h: int, ch: str = "#") -> None:
 def _enemy(rng: np.random.Generator, d: float) -> str:
     """Goomba, green koopa (walks off ledges), red koopa (turns at ledges) or spiny (not stompable)."""
     r = rng.random()
-    if r < 0.25 * d:
+    if r < 0.5 * max(0.0, d - 0.4):  # spinies from difficulty 0.4 up (no built-in level has one)
         return "y"
     if r < 0.1 + 0.45 * d:
         return "k"
@@ -244,6 +244,7 @@ def _layout(rng: np.random.Generator, difficulty: float) -> Grid:
     sections, x = [], 0
     for _ in range(200):
         s = SECTIONS[names[rng.choice(len(names), p=p / p.sum())]][1](rng, d)
+        s = np.concatenate([s, _ground(int(rng.integers(1, 5)))], axis=1)  # room to land and run up
         if x + s.shape[1] <= room:
             sections.append(s)
             x += s.shape[1]
