@@ -76,6 +76,12 @@ def _walkers(rng: np.random.Generator, d: float, g: Grid, x0: int, x1: int, n: i
         x += int(rng.integers(1, 4))
 
 
+def _waiting(rng: np.random.Generator, d: float, g: Grid, x0: int) -> None:
+    """Sometimes an enemy on the ground past a staircase's foot, walking to meet the player coming down."""
+    if rng.random() < 0.2 + 0.3 * d and x0 + 1 < g.shape[1]:
+        _walkers(rng, d, g, x0 + 1 + int(rng.integers(0, g.shape[1] - x0 - 1)), g.shape[1], 1)
+
+
 def _flat(rng: np.random.Generator, d: float) -> Grid:
     g = _ground(int(rng.integers(3, 8)))
     if rng.random() < 0.25:
@@ -106,7 +112,7 @@ def _pits(rng: np.random.Generator, d: float) -> Grid:
             a, b = lead + int(rng.integers(-1, 2)), lead + w + int(rng.integers(-1, 2))
             g[y, a:max(b, a + 1)] = "%"
         elif above == "blocks":
-            y = min(y, GROUND_ROW - 4)
+            y = GROUND_ROW - int(rng.integers(4, 6)) - max(left, right)
             g[y, lead:lead + w] = [("?" if rng.random() < 0.3 else "B") for _ in range(w)]
             if rng.random() < 0.5:
                 g[y - 1, lead:lead + w] = "o"
@@ -160,6 +166,7 @@ def _stairs(rng: np.random.Generator, d: float) -> Grid:
             _column(g, h + k, h)
     elif middle == "gap":
         _pit(g, h, m)
+    _waiting(rng, d, g, 2 * h + m)
     return g
 
 
@@ -174,6 +181,7 @@ def _arch(rng: np.random.Generator, d: float) -> Grid:
     g[GROUND_ROW - h, h:h + m] = "#"
     if rng.random() < 0.6:
         _pit(g, h, m)
+    _waiting(rng, d, g, 2 * h + m)
     return g
 
 
@@ -187,6 +195,8 @@ def _cliff(rng: np.random.Generator, d: float, tall: bool = False) -> Grid:
     for k in range(h + top - 1):
         _column(g, k, min(k + 1, h))
     _pit(g, h + top - 1, w)
+    if not tall:
+        _waiting(rng, d, g, h + top - 1 + w)
     return g
 
 
