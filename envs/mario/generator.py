@@ -6,20 +6,23 @@ its own variants (one function per section kind below):
 - flat runs, the odd `?` block;
 - pits, alone or in runs with short ground between, some with a staircase or column ending at an
   edge, and something above many of them: a `%` platform 3-4 tiles up (narrower or wider than the
-  pit), a block row, coins, or a floating block to step on;
+  pit), a block row 4-5 up, coins, or a floating block to step on;
 - wide pits with a `%` platform 3-4 tiles up to cross on;
 - pipes 2-4 tiles tall, one to three in a row, with enemies walking between them;
 - staircase pyramids (up, then down) with nothing, a plateau, a well (floored) or a pit between
   the halves; arches (a pyramid whose top is a bridge over a pit or a tunnel); tall staircases up
   to a cliff (down to the ground or to a pit's edge), and, in many levels, a tall staircase before
-  the flag;
+  the flag; now and then an enemy waiting past a staircase's foot;
 - rows of bricks and `?` blocks (the odd mushroom) 4-5 tiles up, some solid, with coins, a second
   row higher up, enemies walking under them and enemies patrolling on top;
-- groups of goombas, green and red koopas and spinies, side by side or spaced apart.
+- groups of goombas, green and red koopas and (from difficulty 0.4 up) spinies, side by side or
+  spaced apart;
 
-Sizes grow with difficulty but stay within what small Mario can clear: gaps <= 4 tiles, pipes <= 4
-tiles, stair steps of one tile, pyramids up to 4-6 tiles and cliff staircases up to 4-8 tiles tall
-(difficulty 0 and 0.5 respectively). Each level is then checked with the beam-search solver; if it
+with 1-4 tiles of ground after every section.
+
+Sizes grow with difficulty but stay within what small Mario can clear: gaps <= 4 tiles (wider pits
+have a platform to cross on), pipes <= 4 tiles, stair steps of one tile, pyramids up to 4, 5 and 6
+tiles tall and cliff staircases up to 4, 8 and 8 (difficulty 0, 0.5 and 1). Each level is then checked with the beam-search solver; if it
 is not beaten, the next seed in a fixed sequence is tried, so a given (seed, difficulty) always
 yields the same beatable level.
 
