@@ -2,8 +2,8 @@
 
 Discrete actions: cross-entropy of the demonstrator's action, minus a small entropy bonus (the
 `imitation` library's BC loss, ent_weight 1e-3); continuous actions: mean squared error of the
-policy's mean. The policy is an MLP over observations scaled by the demos' statistics (GAIL's
-ObsScale). Each tick is one minibatch of demo transitions; steps count demo samples. The
+policy's mean. The policy is an MLP over observations scaled by the demos' statistics
+(agents/imitation.py's ObsScale, as GAIL's discriminator). Each tick is one minibatch of demo transitions; steps count demo samples. The
 evaluation plays the deterministic policy in the env, like every RL learner's.
 
     python -m lab agent=bc env=cartpole agent.demos=demos/cartpole.npz
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.config import BCConfig
-from agents.gail import ObsScale
+from agents.imitation import ObsScale, demo_tensors
 from agents.networks import mlp
 from lab.core.learner import Evaluation, Learner, Mean, Phase
 from lab.core.rng import Seeds, generator_state, set_generator_state
@@ -67,14 +67,7 @@ class BC(Learner):
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.rng = seeds.numpy("bc")  # minibatch sampling
         self.stats = Mean()
-        self.demos: dict[str, torch.Tensor] | None = None
-        demos = getattr(source, "demos", None)  # attached by lab/run.py for training
-        if demos is not None:
-            if cfg.demo_episodes:
-                demos = demos.first(cfg.demo_episodes)
-            self.policy.scale.fit(demos.obs)
-            self.demos = {k: torch.from_numpy(np.ascontiguousarray(getattr(demos, k))).to(device)
-                          for k in ("obs", "actions")}
+        self.demos = demo_tensors(source, cfg.demo_episodes, self.policy.scale, ("obs", "actions"), device)
 
     def phases(self) -> list[Phase]:
         return [Phase("update", self.optimizer, list(self.policy.parameters()), self.cfg.max_grad_norm)]

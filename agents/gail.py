@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.config import GAILConfig, PPOConfig
+from agents.imitation import ObsScale, demo_tensors
 from agents.networks import make_adam, mlp
 from agents.normalize import RewardNormalizer
 from agents.ppo import PPO
@@ -51,31 +52,6 @@ def imitation_reward(logits: torch.Tensor, kind: str = "gail") -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------- the discriminator
-class ObsScale(nn.Module):
-    """Observations as D sees them: floats standardised by the demos' mean and std (std floored,
-    so a feature the demonstrator never varies does not explode), uint8 frames and tile codes
-    divided by their space's maximum. The statistics are buffers: saved with the weights."""
-
-    def __init__(self, space: gym.spaces.Box) -> None:
-        super().__init__()
-        shape = (int(np.prod(space.shape)),)
-        self.integer = space.dtype == np.uint8
-        self.register_buffer("mean", torch.zeros(shape))
-        self.register_buffer("std", torch.ones(shape))
-        if self.integer:
-            self.std.fill_(float(max(np.max(space.high), 1)))
-
-    def fit(self, obs: np.ndarray) -> None:
-        if self.integer:
-            return
-        x = torch.as_tensor(obs.reshape(len(obs), -1), dtype=torch.float32)
-        self.mean.copy_(x.mean(0))
-        self.std.copy_(x.std(0, unbiased=False).clamp_min(0.05))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs.reshape(obs.shape[0], -1).float() - self.mean) / self.std
-
-
 class Discriminator(nn.Module):
     """logit D(x) for x = (s, a), s, or (s, s'); discrete actions enter one-hot."""
 
@@ -127,14 +103,7 @@ class GAIL(Learner):
         self.disc_optimizer = make_adam(self.disc.parameters(), cfg.disc_lr, device)
         self.rng = seeds.numpy("gail")  # which expert and policy transitions each D step sees
         self.stats = Mean()
-        self.expert: dict[str, torch.Tensor] | None = None
-        demos = getattr(source, "demos", None)  # attached by the application layer (lab/run.py) for training
-        if demos is not None:
-            if cfg.demo_episodes:
-                demos = demos.first(cfg.demo_episodes)
-            self.disc.scale.fit(demos.obs)
-            self.expert = {k: torch.from_numpy(np.ascontiguousarray(getattr(demos, k))).to(device)
-                           for k in ("obs", "actions", "next_obs")}
+        self.expert = demo_tensors(source, cfg.demo_episodes, self.disc.scale, ("obs", "actions", "next_obs"), device)
 
     # ------------------------------------------------------------------ the contract
     def phases(self) -> list[Phase]:
@@ -151,12 +120,11 @@ class GAIL(Learner):
         buf = self.ppo.buffer
         obs = buf.raw_obs if buf.raw_obs is not None else buf.obs
         next_obs = np.concatenate([obs[1:], buf.last_obs[None].astype(obs.dtype)])
-        valid = buf.valid.reshape(-1)
+        valid = torch.from_numpy(buf.valid.reshape(-1)).to(self.device)
         flat = lambda x: torch.from_numpy(np.ascontiguousarray(x.reshape(-1, *x.shape[2:]))).to(self.device)
         transitions = {"obs": flat(obs), "actions": flat(buf.actions), "next_obs": flat(next_obs)}
-        return {"rollout": rollout, "all": transitions, "valid": torch.from_numpy(valid).to(self.device),
-                "policy": {k: v[torch.from_numpy(valid).to(self.device)] for k, v in transitions.items()}}, \
-            self.cfg.n_steps * self.ppo.num_envs
+        batch = {"rollout": rollout, "all": transitions, "policy": {k: v[valid] for k, v in transitions.items()}}
+        return batch, self.cfg.n_steps * self.ppo.num_envs
 
     def losses(self, phase: Phase, batch: dict[str, Any]) -> Iterator[torch.Tensor]:
         if phase.name == "discriminator":
@@ -216,9 +184,6 @@ class GAIL(Learner):
                                                       "train/disc_acc_policy")))
         metrics.update({f"train/disc_{k}": v for k, v in self.stats.pop().items()})  # the mean D reward
         return metrics
-
-    def status(self) -> str:
-        return ""
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

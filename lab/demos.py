@@ -27,7 +27,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):  # a
     os.environ.setdefault(_var, "1")
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -132,6 +131,7 @@ def record_solver(env: Any, episodes: int, seed: int) -> tuple[Recorder, int]:
 def from_run(args: argparse.Namespace) -> tuple[Recorder, dict[str, Any], Path]:
     from omegaconf import OmegaConf
 
+    from envs.data.download import file_digest
     from envs.demos import describe_space
     from lab.runs import open_run, rebuild, with_env_overrides
 
@@ -153,7 +153,7 @@ def from_run(args: argparse.Namespace) -> tuple[Recorder, dict[str, Any], Path]:
                 "observation_space": describe_space(source.single_observation_space),
                 "action_space": describe_space(source.single_action_space),
                 "demonstrator": {"kind": "run", "agent": run.cfg.agent.name, "checkpoint": str(run.checkpoint),
-                                 "checkpoint_sha256": _sha256(run.checkpoint)},
+                                 "checkpoint_sha256": file_digest(run.checkpoint)},
                 "seed": seed}
     finally:
         source.close()
@@ -205,14 +205,6 @@ def from_solver(args: argparse.Namespace) -> tuple[Recorder, dict[str, Any], Pat
             "action_space": describe_space(env.single_action_space),
             "demonstrator": {"kind": "solver", "skipped_levels": skipped}, "seed": seed}
     return rec, meta, Path(args.out)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- CLI
