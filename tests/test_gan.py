@@ -293,7 +293,7 @@ def _strip(lines: list[dict]) -> list[dict]:
     ("gan", ["data=ring8", *SMALL_MLP, "agent.pack=2", "agent.lr_decay=true", "agent.r1_gamma=0.1",
              "agent.r1_every=3", "agent.r1_decay=true"]),  # resumes at step 8: between two lazy R1 steps
     ("wgan_gp", [*SMALL_DCGAN, "agent.n_critic=2", "agent.conditional=true"]),
-    ("wgan_gp", ["data=mario_levels", "data.procedural_levels=0", "data.eval_windows=8", "data.eval_levels=2",
+    ("wgan_gp", ["data=mario_levels", "data.levels=[intro,pits]", "data.eval_windows=8", "data.eval_levels=2",
                  "agent.g_channels=8", "agent.d_channels=8", "agent.z_dim=16", "agent.n_critic=2"]),  # level GAN
 ], ids=["gan-ring8", "wgan_gp-digits", "wgan_gp-mario_levels"])
 def test_half_resume_half_equals_one_go(agent: str, extra: list[str], tmp_path: Path) -> None:
