@@ -55,7 +55,7 @@ OVERRIDES = [
     (["agent.n_steps=0"], "agent.n_steps=0 is out of range: it must be > 0"),
     (["agent.batch_size=0"], "agent.batch_size=0 is out of range: it must be > 0"),
     (["agent.batch_size=100000"], "agent.batch_size=100000 is larger than one rollout (agent.n_steps x env.num_envs "
-                                  "= 512)"),
+                                  "= 256)"),
     (["agent=dqn", "agent.buffer_size=0"], "agent.buffer_size=0 is out of range: it must be > 0"),
     (["agent=dqn", "agent.gamma=1.5"], "agent.gamma=1.5 is out of range: it must be <= 1"),
     (["agent=gan", "agent.z_dim=0"], "agent.z_dim=0 is out of range: it must be > 0"),

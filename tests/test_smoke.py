@@ -183,7 +183,7 @@ def test_nan_loss_stops_with_phase_and_step_and_keeps_last_checkpoint(tmp_path: 
     monkeypatch.setattr(PPO, "losses", poisoned)
     hook = lambda trainer: self_step.__setitem__(0, trainer.step)
     with pytest.raises(NonFiniteError, match=r"phase 'update' at step 1,536"):
-        train(tiny_ppo + ["agent.n_steps=32"], tmp_path / "run", hooks={"on_tick": [hook]})
+        train(tiny_ppo + ["agent.n_steps=32", "env.num_envs=16"], tmp_path / "run", hooks={"on_tick": [hook]})
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "failed" and "non-finite" in result["error"]
     state = ckpt.load(tmp_path / "run" / "checkpoints" / "last.pt")
