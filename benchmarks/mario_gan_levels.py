@@ -9,8 +9,10 @@ and --folder's levels when given). Table: IQM over seeds with 95% stratified-boo
 
 RUN: a level GAN's run (python -m lab agent=wgan_gp data=mario_levels). Each condition trains on N
 levels: `gan:RUN@N`, `procedural` with train_levels=N, or both lists together; `gan_stream` on an
-unbounded stream of new GAN levels (`gan:RUN` with train_levels=0). Runs already finished
-in --out are kept (re-running resumes the study).
+unbounded stream of new GAN levels (`gan:RUN` with train_levels=0); `corpus` on the levels the GAN
+itself learned from (its run's data.levels, data.root, data.procedural_levels at data.difficulty:
+the control for whether the GAN's levels teach more than its corpus does). Runs already finished
+in --out are kept (re-running resumes the study); --conditions runs some of them.
 """
 
 from __future__ import annotations
@@ -23,11 +25,40 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONDITIONS = ("gan", "procedural", "both", "gan_stream")
+CONDITIONS = ("gan", "procedural", "both", "gan_stream", "corpus")
 KEYS = ("clear_rate", "heldout/procedural/clear_rate", "heldout/clear_rate")
 
 
-def level_args(condition: str, gan: str, n: int) -> list[str]:
+def write_corpus(gan: str, out: Path) -> list[str]:
+    """The GAN's training corpus as env.level entries: its procedural levels written out as files (so
+    held-out evaluation keeps env.difficulty, the other conditions' 0.5, whatever difficulty the corpus
+    was made at), its other entries (built-in names, files, folders, data.root) as they are, so that a
+    built-in level in the corpus is left out of held-out evaluation as for any training level."""
+    import yaml
+
+    from envs.mario.supply import LevelSupply
+
+    data = yaml.safe_load((Path(gan) / ".hydra" / "config.yaml").read_text())["data"]
+    spec = [data["levels"]] if isinstance(data["levels"], str) else list(data["levels"] or [])
+    entries = [str(e) for e in spec if str(e) != "procedural"] + ([str(data["root"])] if data.get("root") else [])
+    if "procedural" in spec and data["procedural_levels"] > 0:
+        folder = out / "corpus_levels"
+        if not folder.is_dir():
+            supply = LevelSupply("procedural", train_levels=data["procedural_levels"],
+                                 difficulty=data["difficulty"], prefetch=False)
+            tmp = out / "corpus_levels.tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            for key in supply.keys:
+                level = supply.data(key).level
+                (tmp / f"{level.name}.txt").write_text(level.text)
+            tmp.rename(folder)
+        entries.append(str(folder))
+    return entries
+
+
+def level_args(condition: str, gan: str, n: int, out: Path) -> list[str]:
+    if condition == "corpus":
+        return [f"env.level=[{','.join(write_corpus(gan, out))}]"]
     if condition == "gan":
         return [f"env.level=gan:{gan}@{n}"]
     if condition == "gan_stream":  # new GAN levels keep coming (a level pool, as unbounded procedural)
@@ -41,7 +72,7 @@ def train(out: Path, condition: str, seed: int, args: argparse.Namespace) -> dic
     where = out / condition / f"seed{seed}"
     if not (where / "result.json").exists():
         heldout = f"env.eval_levels=[{args.folder}]" if args.folder else "env.eval_levels=heldout"
-        cmd = ["agent=ppo", "env=mario", *level_args(condition, args.gan, args.levels), "env.difficulty=0.5",
+        cmd = ["agent=ppo", "env=mario", *level_args(condition, args.gan, args.levels, out), "env.difficulty=0.5",
                heldout, f"trainer.total_steps={args.steps}", f"trainer.eval_every={max(args.steps // 5, 1)}",
                "trainer.video_every=0", f"seed={seed}", "wandb.mode=disabled", f"hydra.run.dir={where}", *args.extra]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -60,10 +91,12 @@ def main() -> int:
     parser.add_argument("--folder", help="a folder of held-out level files evaluation plays too (e.g. real SMB levels)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "mario_gan_levels")
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides for every run (e.g. a preset's)")
+    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS),
+                        help="which conditions to run and tabulate (default: all)")
     args = parser.parse_args()
-    finals: dict[str, list[dict]] = {c: [] for c in CONDITIONS}
+    finals: dict[str, list[dict]] = {c: [] for c in args.conditions}
     for seed in range(args.seeds):  # seeds alternate across conditions: load drifts hit all alike
-        for condition in CONDITIONS:
+        for condition in args.conditions:
             final = train(args.out, condition, seed, args)
             finals[condition].append(final)
             print(f"{condition:>10} seed={seed}: clear {final.get('clear_rate', 0):.2f} train, "
@@ -74,7 +107,7 @@ def main() -> int:
     from lab.report import iqm_intervals
 
     print("\n| trained on | train clear rate | held-out procedural | all held out | built-ins (each) |\n|---|---|---|---|---|")
-    for condition in CONDITIONS:
+    for condition in args.conditions:
         cells = []
         for key in KEYS:
             (iqm,), (low,), (high,) = iqm_intervals(np.array([[f.get(key, np.nan)] for f in finals[condition]]))
@@ -84,7 +117,7 @@ def main() -> int:
                            and k.split("/")[1] != "procedural"})
         each = ", ".join(f"{b} {np.mean([f.get(f'heldout/{b}/clear_rate', np.nan) for f in finals[condition]]):.2f}"
                          for b in builtins)
-        count = "a new level stream" if condition == "gan_stream" else f"{args.levels} levels"
+        count = {"gan_stream": "a new level stream", "corpus": "the GAN's corpus"}.get(condition, f"{args.levels} levels")
         print(f"| {condition} ({count}) | " + " | ".join(cells) + f" | {each} |")
     return 0
 
