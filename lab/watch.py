@@ -225,7 +225,9 @@ def watch_rl(run: Run, source: Any, learner: Any, device: Any, args: argparse.Na
     keys = INFO_COLUMNS.get(cfg.env.id, ())
     returns = [ep.ret for ep in played]
     reference = training_eval(run)
-    same_as_training = args.seed is None and args.deterministic and episodes == cfg.env.eval_episodes
+    # the run's own evaluation is a reference only for the same episodes: its seed, mode, count and env
+    same_as_training = (args.seed is None and args.deterministic and episodes == cfg.env.eval_episodes
+                        and not args.overrides)
     if args.json:
         print(json.dumps({
             "checkpoint": str(run.checkpoint), "step": step, "env": cfg.env.id, "agent": cfg.agent.name,

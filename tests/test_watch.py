@@ -68,6 +68,18 @@ def test_watch_prints_the_final_evaluation_returns(runs: Path) -> None:
     assert "error" not in proc.stderr.lower()  # headless rendering is quiet (no SDL/ALSA noise)
 
 
+def test_watch_with_other_env_settings_makes_no_claim_about_the_runs_evaluation(runs: Path) -> None:
+    """Played with an env override (another level, a shorter time limit) the episodes are not the
+    run's evaluation's, so no comparison with it is printed (it used to say "differs: a different
+    device...")."""
+    run = runs / "2026-01-02" / "run"
+    proc = watch_cli([str(run), "env.max_episode_steps=7", "--episodes", "3", "--checkpoint", "last", "--no-video"],
+                     cwd=runs.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"return 7\.00 ± 0\.00 over 3 episodes", proc.stdout), proc.stdout
+    assert "the run's evaluation" not in proc.stdout
+
+
 def test_watch_latest_json_video_and_gif(runs: Path) -> None:
     run = runs / "2026-01-02" / "run"
     proc = watch_cli(["latest", "--runs-dir", str(runs), "--json", "--gif"], cwd=runs.parent)
