@@ -117,7 +117,8 @@ def main() -> int:
                            and k.split("/")[1] != "procedural"})
         each = ", ".join(f"{b} {np.mean([f.get(f'heldout/{b}/clear_rate', np.nan) for f in finals[condition]]):.2f}"
                          for b in builtins)
-        count = {"gan_stream": "a new level stream", "corpus": "the GAN's corpus"}.get(condition, f"{args.levels} levels")
+        count = {"gan_stream": "a new level stream", "corpus": "the GAN's corpus",
+                 "both": f"{2 * args.levels} levels"}.get(condition, f"{args.levels} levels")
         print(f"| {condition} ({count}) | " + " | ".join(cells) + f" | {each} |")
     return 0
 
