@@ -73,8 +73,11 @@ def _unknown_key(cause: Exception) -> str:
             valid = [str(k) for k in OmegaConf.to_container(parent, resolve=False).keys()]  # type: ignore[union-attr]
     except Exception:
         valid = []
+    section = full_key.rsplit(".", 1)[0] if "." in full_key else "the root config"
+    if section.endswith(".kwargs"):  # free-form keyword arguments: a new one is added with Hydra's '+'
+        return (f"unknown key '{full_key}'{did_you_mean(leaf, valid) if valid else ''}; {section} holds keyword "
+                f"arguments passed on as they are: add one with '+{full_key}=VALUE'")
     if valid:
-        section = full_key.rsplit(".", 1)[0] if "." in full_key else "the root config"
         return (f"unknown key '{full_key}'{did_you_mean(leaf, valid)}; valid keys in {section}: "
                 f"{', '.join(valid)}")
     return f"unknown key '{full_key}'"

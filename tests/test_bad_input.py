@@ -35,6 +35,10 @@ OVERRIDES = [
     (["trainer.foo=1"], f"unknown key 'trainer.foo'; valid keys in trainer: {TRAINER_KEYS}"),
     (["env.nonsense=3"], "unknown key 'env.nonsense'; valid keys in env: name, id, num_envs, vectorization, "
                          "max_episode_steps, eval_episodes, kwargs"),
+    # env.kwargs is free-form: the line says how to add a keyword argument (Hydra's '+')
+    (["env=mario", "env.kwargs.grid_status=true"], "unknown key 'env.kwargs.grid_status'; env.kwargs holds keyword "
+                                                   "arguments passed on as they are: add one with "
+                                                   "'+env.kwargs.grid_status=VALUE'"),
     # keys that moved (issue 14) name their new place
     (["trainer.eval_episodes=5"], "trainer.eval_episodes is now env.eval_episodes"),
     (["trainer.stop_return=100"], "trainer.stop_return is now trainer.stop_at"),
