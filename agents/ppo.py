@@ -421,9 +421,11 @@ class PPO(Learner):
         cfg = self.cfg
         n = batch["obs"].shape[0]
         for _ in range(cfg.n_epochs):
-            # one gather per tensor per epoch; minibatches are then cheap contiguous slices
+            # one gather per tensor per epoch; minibatches are then cheap contiguous slices.
+            # index_select, not v[perm]: advanced indexing of a uint8 [n, 16, 16] grid batch is ~10x
+            # slower on a CPU (3.6 ms against 0.35 ms per epoch at n=16384), ~5% of Mario training
             perm = torch.randperm(n, device=self.device)
-            shuffled = {k: v[perm] for k, v in batch.items()}
+            shuffled = {k: v.index_select(0, perm) for k, v in batch.items()}
             for start in range(0, n, cfg.batch_size):
                 mb = {k: v[start:start + cfg.batch_size] for k, v in shuffled.items()}
                 if mb["obs"].shape[0] < 2:
