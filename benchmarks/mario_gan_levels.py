@@ -36,12 +36,13 @@ def write_corpus(gan: str, out: Path) -> list[str]:
     built-in level in the corpus is left out of held-out evaluation as for any training level."""
     import yaml
 
+    from envs.data.mario_levels import corpus_spec
     from envs.mario.supply import LevelSupply
 
     data = yaml.safe_load((Path(gan) / ".hydra" / "config.yaml").read_text())["data"]
-    spec = [data["levels"]] if isinstance(data["levels"], str) else list(data["levels"] or [])
-    entries = [str(e) for e in spec if str(e) != "procedural"] + ([str(data["root"])] if data.get("root") else [])
-    if "procedural" in spec and data["procedural_levels"] > 0:
+    spec = [str(e) for e in corpus_spec(data["levels"], data.get("root"), data["procedural_levels"])]
+    entries = [e for e in spec if e != "procedural"]
+    if "procedural" in spec:
         folder = out / "corpus_levels"
         if not folder.is_dir():
             supply = LevelSupply("procedural", train_levels=data["procedural_levels"],

@@ -6,7 +6,8 @@ lab.report) and a plot of train and held-out clear rate against the number of tr
 shape of Procgen's Figure 2, Cobbe et al. 2019) go to --out.
 
     python benchmarks/mario_generalization.py [--seeds 3] [--steps 3000000] [--levels 1 10 100 1000 0]
-        [--preset ppo_mario_procedural] [--out benchmarks/out/mario_generalization] [--extra KEY=VALUE ...]
+        [--preset ppo_mario_procedural] [--out benchmarks/out/mario_generalization] [--jobs 2]
+        [--extra KEY=VALUE ...]
 
 --preset NAME trains every run with conf/agent_env/NAME.yaml instead of ppo_mario's (the level count,
 difficulty 0.5 and --steps still come from this script).
@@ -51,14 +52,23 @@ def main() -> int:
     parser.add_argument("--preset", default=None, help="an agent_env preset for every run (default: ppo_mario's)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "mario_generalization")
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides for every run")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     args = parser.parse_args()
-    for seed in range(args.seeds):
-        for levels in args.levels:
-            train(args.out, levels, seed, args.steps, args.extra, args.preset)
-            final = json.loads((run_dir(args.out, levels, seed) / "result.json").read_text())["final"]
-            print(f"levels={levels or 'unbounded':>9} seed={seed}: clear {final.get('clear_rate', 0):.2f} train, "
-                  f"{final.get('heldout/clear_rate', 0):.2f} held out ({final.get('heldout/procedural/clear_rate', 0):.2f} "
-                  f"procedural)", flush=True)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(levels: int, seed: int) -> None:
+        train(args.out, levels, seed, args.steps, args.extra, args.preset)
+        final = json.loads((run_dir(args.out, levels, seed) / "result.json").read_text())["final"]
+        print(f"levels={levels or 'unbounded':>9} seed={seed}: clear {final.get('clear_rate', 0):.2f} train, "
+              f"{final.get('heldout/clear_rate', 0):.2f} held out ({final.get('heldout/procedural/clear_rate', 0):.2f} "
+              f"procedural)", flush=True)
+
+    # each run is one process (give it trainer.threads=1 with --jobs 2 on a 2-core machine)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for done in [pool.submit(one, levels, seed) for seed in range(args.seeds) for levels in args.levels]:
+            done.result()
 
     from lab.report import iqm_intervals
     from lab.report import main as report

@@ -30,6 +30,17 @@ DEFAULT_LEVELS = ("intro", "pits", "enemies", "stairs", "procedural")
 REFERENCE_SEED = 1_000_000_000  # the procedural reference: seeds no corpus (0..N-1) holds
 
 
+def corpus_spec(levels: Sequence[Any] | str, root: str | None, procedural_levels: int) -> list[Any]:
+    """The level-set entries (env.level's notation) a corpus of `data.levels` and `data.root` holds:
+    "procedural" stands for procedural_levels levels and is dropped when that is below 1."""
+    spec = [levels] if isinstance(levels, str) else list(levels or [])
+    if root is not None:
+        spec.append(root)
+    if "procedural" in spec and procedural_levels < 1:
+        spec.remove("procedural")
+    return spec
+
+
 class LevelWindows(Source):
     """A finite set of level windows (code maps), sampled with replacement as one-hot maps."""
 
@@ -47,11 +58,7 @@ class LevelWindows(Source):
                              f"got {window}")
         if stride < 1:
             raise ValueError(f"data.stride must be >= 1, got {stride}")
-        spec = [levels] if isinstance(levels, str) else list(levels)
-        if root is not None:
-            spec.append(root)
-        if "procedural" in spec and procedural_levels < 1:
-            spec.remove("procedural")
+        spec = corpus_spec(levels, root, procedural_levels)
         try:
             supply = LevelSupply(spec, train_levels=procedural_levels, difficulty=difficulty, prefetch=False)
             supply.pregenerate([k[1] for k in supply.keys if k[0] == "procedural"])
