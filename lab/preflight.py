@@ -55,6 +55,17 @@ def explain_hydra_error(exc: BaseException) -> str | None:
     return None
 
 
+def _free_form(node: object) -> bool:
+    """A config section typed as a plain dict (e.g. env.kwargs, keyword arguments handed on), not a
+    schema dataclass: any key is valid there once added with Hydra's '+'."""
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        return isinstance(node, DictConfig) and OmegaConf.get_type(node) is dict
+    except Exception:
+        return False
+
+
 def _unknown_key(cause: Exception) -> str:
     from omegaconf import OmegaConf
 
@@ -65,7 +76,9 @@ def _unknown_key(cause: Exception) -> str:
     full_key = getattr(cause, "full_key", None) or "?"
     if full_key in MOVED_KEYS:
         return f"{full_key} is now {MOVED_KEYS[full_key]}"
-    parent = getattr(cause, "parent_node", None) or getattr(cause, "object", None)
+    parent = getattr(cause, "parent_node", None)  # not `or`: an empty section is falsy
+    if parent is None:
+        parent = getattr(cause, "object", None)
     leaf = full_key.rsplit(".", 1)[-1]
     valid: list[str] = []
     try:
@@ -74,7 +87,7 @@ def _unknown_key(cause: Exception) -> str:
     except Exception:
         valid = []
     section = full_key.rsplit(".", 1)[0] if "." in full_key else "the root config"
-    if section.endswith(".kwargs"):  # free-form keyword arguments: a new one is added with Hydra's '+'
+    if _free_form(parent):  # a dict field (env.kwargs): its keys are passed on as they are, added with '+'
         return (f"unknown key '{full_key}'{did_you_mean(leaf, valid) if valid else ''}; {section} holds keyword "
                 f"arguments passed on as they are: add one with '+{full_key}=VALUE'")
     if valid:
