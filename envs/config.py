@@ -55,6 +55,10 @@ class MarioEnvConfig(GymEnvConfig):
         "gt": 0, "help": "train_levels=0: levels in play at once (each reset draws one of them)"})
     level_episodes: int = field(default=64, metadata={
         "gt": 0, "help": "train_levels=0: every this many resets, the pool's oldest level leaves for a new one"})
+    level_replay: float = field(default=0.0, metadata={
+        "ge": 0, "le": 1, "help": "a level set or pool: the share of training draws that pick a level in proportion "
+                                  "to its failure rate so far (prioritized level replay; 0: uniform); evaluation "
+                                  "draws uniformly"})
     eval_levels: Any = field(default="auto", metadata={
         "help": "held-out levels evaluation plays besides the training levels: auto (heldout when training on a "
                 "level set, else none), none, heldout (eval_heldout_levels procedural levels training never "

@@ -29,13 +29,17 @@ class RLSource(Source):
     def __init__(self, make_env: Callable[[int], gym.vector.VectorEnv], num_envs: int, seed: int,
                  *, env_id: str = "", eval_seed: int | None = None, eval_episodes: int = 10, recent: int = 20,
                  env_kwargs: dict[str, Any] | None = None, family: str = "gym",
-                 heldout: list[tuple[str, Callable[[int], gym.vector.VectorEnv], int]] | None = None) -> None:
+                 heldout: list[tuple[str, Callable[[int], gym.vector.VectorEnv], int]] | None = None,
+                 train_env: Callable[[int], gym.vector.VectorEnv] | None = None) -> None:
+        # make_env builds evaluation's, watching's and video's envs; train_env (default make_env) the
+        # training env, where it differs (the Mario game's level_replay: only training draws levels by
+        # failure rate, evaluation uniformly)
         self.make_env, self.num_envs, self.seed, self.env_id = make_env, num_envs, seed, env_id
         # what describes the env to a learner that builds its own copies (the SB3 backend)
         self.env_kwargs, self.family = dict(env_kwargs or {}), family  # family: env=<family> (gym, atari, ...)
         self.eval_episodes = eval_episodes  # env.eval_episodes: episodes per evaluation
         self.eval_seed = default_eval_seed(seed) if eval_seed is None else eval_seed
-        self.env = make_env(num_envs)
+        self.env = (train_env or make_env)(num_envs)
         self.single_observation_space = self.env.single_observation_space
         self.single_action_space = self.env.single_action_space
         self.obs, _ = self.env.reset(seed=seed)

@@ -256,6 +256,9 @@ def build_source(cfg: DictConfig) -> Any:
 
         kwargs["level"] = gan_levels(kwargs.get("level"), kwargs.get("train_levels"))
 
+    # only the training env replays levels by failure rate (env.level_replay); evaluation draws uniformly
+    train_only = {k: kwargs.pop(k) for k in ("level_replay",) if kwargs.get(k)}
+
     def make(n: int, render_mode: str | None = None, extra: dict[str, Any] | None = None):
         return make_vec(env.id, n, vectorization=env.vectorization, max_episode_steps=env.max_episode_steps,
                         kwargs={**kwargs, **(extra or {})}, render_mode=render_mode)
@@ -269,7 +272,8 @@ def build_source(cfg: DictConfig) -> Any:
         for name, extra, episodes in heldout_sets(kwargs, **{k: values[k] for k in eval_keys}):
             heldout.append((name, lambda n, extra=extra: make(n, extra=extra), episodes))
     return RLSource(make, env.num_envs, cfg.seed, env_id=env.id, eval_episodes=env.eval_episodes,
-                    env_kwargs=kwargs, family=env.name, heldout=heldout)
+                    env_kwargs=kwargs, family=env.name, heldout=heldout,
+                    train_env=(lambda n: make(n, extra=train_only)) if train_only else None)
 
 
 def attach_demos(cfg: DictConfig, source: Any) -> None:

@@ -97,8 +97,10 @@ def test_a_list_mixes_built_in_names_files_and_folders(tmp_path: Path) -> None:
     assert seen == {"intro", "one", "two", "three"}
 
 
-def test_an_unbounded_stream_brings_new_levels_and_resumes_exactly() -> None:
-    kw = dict(num_envs=16, level="procedural", train_levels=0, level_pool=4, level_episodes=2, difficulty=0.3)
+@pytest.mark.parametrize("replay", [0.0, 0.5])
+def test_an_unbounded_stream_brings_new_levels_and_resumes_exactly(replay: float) -> None:
+    kw = dict(num_envs=16, level="procedural", train_levels=0, level_pool=4, level_episodes=2, difficulty=0.3,
+              level_replay=replay)
     env = MarioVectorEnv(**kw)
     env.reset(seed=5)
     rng = np.random.default_rng(2)
@@ -140,10 +142,42 @@ def test_a_state_from_other_levels_is_refused() -> None:
     ({"level": "procedural", "train_levels": 5, "difficulty": [0.9, 0.1]}, "has low > high"),
     ({"level": "procedural", "train_levels": 5, "difficulty": [0.1, 1.5]}, "within [0, 1]"),
     ({"level": []}, "empty list"),
+    ({"level": ["intro", "pits"], "replay": 1.5}, "level_replay must be in [0, 1]"),
 ])
 def test_bad_level_settings_are_one_clear_error(kwargs: dict, message: str) -> None:
     with pytest.raises(LevelError, match=message.replace("[", r"\[")):
         LevelSupply(**kwargs)
+
+
+def test_level_replay_draws_the_levels_the_agent_fails_more_often() -> None:
+    """env.level_replay: that share of draws follows each level's failure rate; the rest stay uniform."""
+    def share_of_pits(replay: float) -> float:
+        supply = LevelSupply(["intro", "pits"], replay=replay, prefetch=False)
+        supply.seed(0)
+        intro, pits = supply.keys
+        supply.record([intro] * 48 + [pits] * 48, np.array([True] * 48 + [False] * 48))
+        return np.mean([supply.draw()[0] == pits for _ in range(2000)])
+
+    assert 0.45 < share_of_pits(0.0) < 0.55  # uniform (and nothing recorded when replay is off)
+    assert share_of_pits(1.0) > 0.95  # failure rates 49/50 against 1/50
+    assert 0.7 < share_of_pits(0.5) < 0.8  # half uniform: 0.5 * 0.5 + 0.5 * 0.98 = 0.74
+
+
+def test_level_replay_scores_the_episodes_the_env_ends() -> None:
+    """The vector env reports each ended episode's level and whether it reached the flag; the
+    training env replays, evaluation's env (level_replay 0) does not record."""
+    env = MarioVectorEnv(num_envs=8, level=["intro", "pits"], level_replay=0.5, time_limit=5)
+    env.reset(seed=0)
+    for _ in range(200):  # a 5-unit timer: every episode ends in time, none cleared
+        env.step(np.zeros(8, dtype=np.int64))
+    tally = env.supply._tally
+    assert set(tally) == set(env.supply.keys)
+    assert sum(n for n, _ in tally.values()) >= 16 and all(won == 0 for _, won in tally.values())
+    plain = MarioVectorEnv(num_envs=8, level=["intro", "pits"], time_limit=5)
+    plain.reset(seed=0)
+    for _ in range(50):
+        plain.step(np.zeros(8, dtype=np.int64))
+    assert plain.supply._tally == {}
 
 
 def test_one_level_stays_the_default_and_uses_no_level_draws() -> None:

@@ -13,6 +13,9 @@ env's `level` argument and `train_levels`:
 `difficulty` is a value in [0, 1] or a range [low, high]: with a range, each procedural seed gets its
 own difficulty, drawn from the seed (so a seed always means the same level). For a set, every reset
 draws one of its levels uniformly with the supply's own generator, seeded by the env's reset seed.
+With `replay` > 0 (env.level_replay), that share of draws picks levels in proportion to how often the
+agent has failed them so far (prioritized level replay, by outcome): the vector env reports each
+ended episode's level and whether it reached the flag (`record`).
 
 Unbounded levels: proving a level beatable with the solver takes ~30-100 ms, while training ends
 hundreds of episodes a second, so a new level per episode is out of reach. The supply keeps a pool of
@@ -175,8 +178,13 @@ class LevelSupply:
 
     def __init__(self, level: str | Path | Level | Iterable[Any] = "intro", *, train_levels: int | None = None,
                  difficulty: Any = 0.5, level_seed: int | None = None, pool: int = 64, level_episodes: int = 64,
-                 order: str = "random", prefetch: bool = True):
+                 order: str = "random", replay: float = 0.0, prefetch: bool = True):
         self.difficulty = _difficulty(difficulty)
+        if not 0.0 <= float(replay) <= 1.0:
+            raise LevelError(f"level_replay must be in [0, 1] (the share of draws by failure rate), got {replay}")
+        self.replay = float(replay)
+        # level key -> [episodes ended, episodes cleared] while the level is in play (level_replay > 0)
+        self._tally: dict[tuple, list[int]] = {}
         if train_levels is not None and int(train_levels) < 0:
             raise LevelError(f"train_levels must be >= 0 (0: unbounded), got {train_levels}")
         if pool < 1 or level_episodes < 1:
@@ -404,6 +412,7 @@ class LevelSupply:
         """Restart the supply's draws from `seed` (the env's reset seed); an unbounded stream restarts
         at its first level."""
         self._rng = np.random.default_rng([int(seed), 0x1E7E1])
+        self._tally = {}
         if not self.unbounded:
             self._draws = 0
         else:
@@ -432,24 +441,46 @@ class LevelSupply:
             if (self.prefetch or self.stream is not None) and self._worker is None:
                 self._start_worker()
             if self._draws and self._draws % self.level_episodes == 0:
-                self._pool.popleft()
+                self._tally.pop(self._pool.popleft(), None)
                 self._pool.append(self._stream_key())
             self._ahead()
             self._draws += 1
-            key = self._pool[int(self._rng.integers(len(self._pool)))]
+            key = self._pool[self._pick(self._pool)]
         elif self.order == "sequential":
             key = self.keys[self._draws % len(self.keys)]
             self._draws += 1
         else:
-            key = self.keys[int(self._rng.integers(len(self.keys)))]
+            key = self.keys[self._pick(self.keys)]
         return key, self.data(key)
+
+    def _pick(self, keys: Sequence[tuple]) -> int:
+        """The index of the next level among `keys`: uniform, or with probability `replay` in
+        proportion to each level's failure rate so far, (episodes not cleared + 1) / (episodes + 2), so
+        levels the agent keeps failing come back more often (prioritized level replay, Jiang et al.
+        2021, scored by outcome instead of value loss; a level not played yet scores 1/2)."""
+        if self.replay and self._rng.random() < self.replay:
+            tally = self._tally
+            fails = np.array([(t[0] - t[1] + 1) / (t[0] + 2) if (t := tally.get(k)) else 0.5 for k in keys])
+            cdf = np.cumsum(fails)
+            return min(int(np.searchsorted(cdf, self._rng.random() * cdf[-1], side="right")), len(keys) - 1)
+        return int(self._rng.integers(len(keys)))
+
+    def record(self, keys: Sequence[tuple], cleared: np.ndarray) -> None:
+        """Episodes that just ended on `keys`, and whether each reached the flag (level_replay's score)."""
+        if not self.replay:
+            return
+        for key, won in zip(keys, cleared):
+            t = self._tally.setdefault(key, [0, 0])
+            t[0] += 1
+            t[1] += bool(won)
 
     # --- exact checkpoints --------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         from lab.core.rng import generator_state
 
         return {"name": self.name, "rng": generator_state(self._rng), "next_seed": self._next_seed,
-                "draws": self._draws, "pool": [list(k) for k in self._pool]}
+                "draws": self._draws, "pool": [list(k) for k in self._pool],
+                "tally": [[list(k), n, won] for k, (n, won) in self._tally.items()]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from lab.core.rng import numpy_generator
@@ -459,6 +490,7 @@ class LevelSupply:
         self._rng = numpy_generator(state["rng"])
         self._next_seed, self._draws = int(state["next_seed"]), int(state["draws"])
         self._pool = deque(_key(k) for k in state["pool"])
+        self._tally = {_key(k): [int(n), int(won)] for k, n, won in state.get("tally", [])}
         if self._worker is not None:  # the background process restarts at the stream's new position
             self.close()
 

@@ -16,6 +16,8 @@ Keyword arguments (shared with the single env `MarioEnv`):
     level_pool, level_episodes   train_levels=0: pool size; resets between new levels
     level_order  "random" (default): each reset draws a level of the set; "sequential": reset k
                  plays level k (evaluation: with as many games as levels, game i plays level i)
+    level_replay share of random draws that pick a level by how often it has not been cleared so
+                 far (prioritized level replay; default 0: uniform draws)
     obs          "grid": uint8 [16, 16] codes of the camera view (`GRID_CODES`)
     grid_status  obs="grid": add a 17th row of player status codes ([17, 16]; `STATUS_CELLS` in
                  envs/mario/batch.py: position within the cell, speed, on the ground, A held, big,
@@ -94,6 +96,7 @@ class MarioVectorEnv(VectorEnv):
         level_pool: int = 64,
         level_episodes: int = 64,
         level_order: str = "random",
+        level_replay: float = 0.0,
         grid_status: bool = False,
         render_mode: str | None = None,
     ):
@@ -107,7 +110,8 @@ class MarioVectorEnv(VectorEnv):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.num_envs = int(num_envs)
         self.supply = LevelSupply(level, train_levels=train_levels, difficulty=difficulty, level_seed=seed,
-                                  pool=level_pool, level_episodes=level_episodes, order=level_order)
+                                  pool=level_pool, level_episodes=level_episodes, order=level_order,
+                                  replay=level_replay)
         self.obs_kind = obs
         self.grid_status = bool(grid_status) and obs == "grid"
         self.action_set = resolve_actions(actions)
@@ -278,7 +282,10 @@ class MarioVectorEnv(VectorEnv):
         truncated = np.empty(self.num_envs, dtype=np.bool_)
         fresh = self._needs_reset.copy()
         if not self.supply.fixed and fresh.any():
-            self._assign(np.flatnonzero(fresh))  # the games this step resets start their next level
+            games = np.flatnonzero(fresh)
+            if self.supply.replay:  # how the episodes that ended went, on which levels (level_replay)
+                self.supply.record([self._keys[i] for i in games], self._state["P"][games, PSTATUS] == WON)
+            self._assign(games)  # the games this step resets start their next level
         lv = self._levels
         s = self._state
         step_batch(actions, fresh, s["P"], s["E"], s["T"], s["rng"], self._buttons, lv.base, lv.spawns, lv.ints,
