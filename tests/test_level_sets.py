@@ -259,3 +259,23 @@ def test_report_shows_the_clear_rate_per_level_set(tmp_path: Path) -> None:
     text = (tmp_path / "report.md").read_text()
     assert "| group | training levels | held out | gap | intro | procedural |" in text
     assert "| env.train_levels=10 | 0.91 [0.90, 0.92] | 0.21 [0.20, 0.22] | 0.70 [0.70, 0.70] |" in text
+
+
+def test_level_replay_on_a_set_resumes_exactly() -> None:
+    """The failure counts are in the env's state: a restored env draws the same levels."""
+    kw = dict(num_envs=16, level="procedural", train_levels=12, difficulty=0.3, level_replay=0.7, time_limit=40)
+    env = MarioVectorEnv(**kw)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    _play(env, rng.integers(0, 5, size=(300, 16)))
+    assert sum(n for n, _ in env.supply._tally.values()) > 50
+    state = env.get_state()
+    actions = rng.integers(0, 5, size=(300, 16))
+    ahead = _play(env, actions)
+    resumed = MarioVectorEnv(**kw)
+    resumed.reset(seed=9)
+    resumed.set_state(state)
+    for (o, r, *_), (o2, r2, *_) in zip(ahead, _play(resumed, actions)):
+        np.testing.assert_array_equal(o, o2)
+        np.testing.assert_array_equal(r, r2)
+    assert [lv.name for lv in resumed.levels] == [lv.name for lv in env.levels]

@@ -185,6 +185,8 @@ class LevelSupply:
         self.replay = float(replay)
         # level key -> [episodes ended, episodes cleared] while the level is in play (level_replay > 0)
         self._tally: dict[tuple, list[int]] = {}
+        self._scores: np.ndarray | None = None  # a set's scores, from the tally (_set_scores)
+        self._set_index: dict[tuple, int] = {}
         if train_levels is not None and int(train_levels) < 0:
             raise LevelError(f"train_levels must be >= 0 (0: unbounded), got {train_levels}")
         if pool < 1 or level_episodes < 1:
@@ -412,7 +414,7 @@ class LevelSupply:
         """Restart the supply's draws from `seed` (the env's reset seed); an unbounded stream restarts
         at its first level."""
         self._rng = np.random.default_rng([int(seed), 0x1E7E1])
-        self._tally = {}
+        self._tally, self._scores = {}, None
         if not self.unbounded:
             self._draws = 0
         else:
@@ -459,8 +461,11 @@ class LevelSupply:
         levels the agent keeps failing come back more often (prioritized level replay, Jiang et al.
         2021, scored by outcome instead of value loss; a level not played yet scores 1/2)."""
         if self.replay and self._rng.random() < self.replay:
-            tally = self._tally
-            fails = np.array([(t[0] - t[1] + 1) / (t[0] + 2) if (t := tally.get(k)) else 0.5 for k in keys])
+            if keys is self.keys:  # a set (up to thousands of levels): the scores kept by record()
+                fails = self._set_scores()
+            else:  # the unbounded stream's pool (64 levels)
+                tally = self._tally
+                fails = np.array([(t[0] - t[1] + 1) / (t[0] + 2) if (t := tally.get(k)) else 0.5 for k in keys])
             cdf = np.cumsum(fails)
             return min(int(np.searchsorted(cdf, self._rng.random() * cdf[-1], side="right")), len(keys) - 1)
         return int(self._rng.integers(len(keys)))
@@ -469,10 +474,22 @@ class LevelSupply:
         """Episodes that just ended on `keys`, and whether each reached the flag (level_replay's score)."""
         if not self.replay:
             return
+        scores, index = self._set_scores(), self._set_index
         for key, won in zip(keys, cleared):
             t = self._tally.setdefault(key, [0, 0])
             t[0] += 1
             t[1] += bool(won)
+            if key in index:
+                scores[index[key]] = (t[0] - t[1] + 1) / (t[0] + 2)
+
+    def _set_scores(self) -> np.ndarray:
+        """Each level of the set's failure-rate score, in the order of `keys` (kept in step with the
+        tally, so a draw from thousands of levels costs one cumsum)."""
+        if self._scores is None:
+            self._set_index = {k: i for i, k in enumerate(self.keys)}
+            self._scores = np.array([(t[0] - t[1] + 1) / (t[0] + 2) if (t := self._tally.get(k)) else 0.5
+                                     for k in self.keys])
+        return self._scores
 
     # --- exact checkpoints --------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -491,6 +508,7 @@ class LevelSupply:
         self._next_seed, self._draws = int(state["next_seed"]), int(state["draws"])
         self._pool = deque(_key(k) for k in state["pool"])
         self._tally = {_key(k): [int(n), int(won)] for k, n, won in state.get("tally", [])}
+        self._scores = None
         if self._worker is not None:  # the background process restarts at the stream's new position
             self.close()
 
