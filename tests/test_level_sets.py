@@ -268,7 +268,7 @@ def test_level_replay_on_a_set_resumes_exactly() -> None:
     env.reset(seed=3)
     rng = np.random.default_rng(0)
     _play(env, rng.integers(0, 5, size=(300, 16)))
-    assert sum(n for n, _ in env.supply._tally.values()) > 50
+    assert sum(n for n, _ in env.supply._tally.values()) > 20  # episodes counted before the state is taken
     state = env.get_state()
     actions = rng.integers(0, 5, size=(300, 16))
     ahead = _play(env, actions)
