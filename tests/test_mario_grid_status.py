@@ -66,3 +66,43 @@ def test_ppo_trains_with_the_status_row(tmp_path: Path) -> None:
                    "agent.batch_size=64", "trainer.total_steps=256", "trainer.eval_every=0", "env.eval_episodes=1",
                    "trainer.video_every=0", "trainer.threads=1", "wandb.mode=disabled", run_dir=tmp_path)
     assert result.status == "completed" and result.steps >= 256
+
+
+def test_player_view_follows_mario_and_shows_the_camera_view_shifted():
+    """grid_view="player": Mario always in column 3, the tiles those of the camera view moved so that
+    his column lands there (12 columns ahead instead of the camera's 8 or so); left of the level is solid."""
+    from envs.mario.batch import PLAYER_CODE, SOLID_CODE
+    from envs.mario.engine import PX, SHIFT
+
+    kw = dict(num_envs=3, level="enemies", obs="grid", sticky_actions=0.25, actions="right_only")
+    cam, ego = MarioVectorEnv(**kw), MarioVectorEnv(**kw, grid_view="player")
+    a, _ = cam.reset(seed=2)
+    b, _ = ego.reset(seed=2)
+    player = PLAYER_CODE
+    rng = np.random.default_rng(0)
+    compared = 0
+    for t in range(300):
+        for i in range(3):
+            col = ((int(cam._state["P"][i, PX]) >> SHIFT) + 6) // 16
+            cam_c0 = col - int(np.argwhere(a[i] == player)[0][1]) if (a[i] == player).any() else None
+            if cam_c0 is None:
+                continue  # off screen (falling into a pit)
+            assert (b[i][:, 3] == player).any()
+            shift = (col - 3) - cam_c0  # ego column j shows level column col - 3 + j
+            for j in range(16):
+                if 0 <= j + shift < 16 and col - 3 + j >= 0:
+                    assert np.array_equal(b[i][:, j], a[i][:, j + shift])
+                    compared += 1
+                elif col - 3 + j < 0:
+                    assert (b[i][:, j] == SOLID_CODE).all()
+        actions = rng.integers(1, cam.single_action_space.n, size=3)
+        a, *_ = cam.step(actions)
+        b, *_ = ego.step(actions)
+    assert compared > 5000
+
+
+def test_unknown_grid_view_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="grid_view must be one of camera, player"):
+        MarioVectorEnv(num_envs=1, grid_view="ahead")

@@ -172,16 +172,21 @@ def fill_stack(out, fresh):
 
 
 @njit
-def grid_obs(out, slot, P, E, T, lint):
-    """out[i, slot] ([16, 16] uint8): the camera's view in GRID_CODES, enemies and player marked."""
+def grid_obs(out, slot, P, E, T, lint, behind=-1):
+    """out[i, slot] ([16, 16] uint8): the camera's view in GRID_CODES, enemies and player marked;
+    with `behind` >= 0 the 16 columns follow the player instead (his column is column `behind`, the
+    rest lie ahead, whatever the camera does; left of the level is solid)."""
     for i in range(out.shape[0]):
         W = P[i, PWIDTH]
         flag_col, flag_top, flag_row = lint[i, LFC], lint[i, LFT], lint[i, LFR]
         g = out[i, slot]
-        c0 = (P[i, PCAM] + 8) // 16
+        if behind < 0:
+            c0 = (P[i, PCAM] + 8) // 16
+        else:
+            c0 = ((P[i, PX] >> SHIFT) + 6) // 16 - behind
         for j in range(16):
             c = c0 + j
-            if c >= W:
+            if c >= W or c < 0:
                 for r in range(16):
                     g[r, j] = SOLID_CODE
                 continue

@@ -19,6 +19,8 @@ Keyword arguments (shared with the single env `MarioEnv`):
     level_replay share of random draws that pick a level by how often it has not been cleared so
                  far (prioritized level replay; default 0: uniform draws)
     obs          "grid": uint8 [16, 16] codes of the camera view (`GRID_CODES`)
+    grid_view    obs="grid": "camera" (default): the camera's 16 columns; "player": 16 columns that
+                 follow Mario (3 behind him, 12 ahead)
     grid_status  obs="grid": add a 17th row of player status codes ([17, 16]; `STATUS_CELLS` in
                  envs/mario/batch.py: position within the cell, speed, on the ground, A held, big,
                  invulnerable), what the tile view cannot show (default False: [16, 16])
@@ -60,6 +62,10 @@ from envs.mario.render import SCREEN_H, SCREEN_W, Renderer
 from lab.core.rng import generator_state, numpy_generator
 
 FPS = 60  # NES frames per second
+# grid_view -> grid_obs's `behind`: the camera's 16 columns (Mario anywhere in the left half as the
+# camera scrolls), or 16 columns that follow Mario, his own the 4th (3 behind, 12 ahead), so a
+# structure ahead of him always lands on the same inputs of the policy
+GRID_VIEWS = {"camera": -1, "player": 3}
 
 
 def _resolution(resolution: int | tuple[int, int] | None) -> tuple[int, int]:
@@ -98,6 +104,7 @@ class MarioVectorEnv(VectorEnv):
         level_order: str = "random",
         level_replay: float = 0.0,
         grid_status: bool = False,
+        grid_view: str = "camera",
         render_mode: str | None = None,
     ):
         if obs not in ("grid", "pixels"):
@@ -114,6 +121,9 @@ class MarioVectorEnv(VectorEnv):
                                   replay=level_replay)
         self.obs_kind = obs
         self.grid_status = bool(grid_status) and obs == "grid"
+        if grid_view not in GRID_VIEWS:
+            raise ValueError(f"grid_view must be one of {', '.join(GRID_VIEWS)}, got {grid_view!r}")
+        self._behind = GRID_VIEWS[grid_view]
         self.action_set = resolve_actions(actions)
         self.frame_skip = int(frame_skip)
         self.frame_stack = int(frame_stack)
@@ -165,7 +175,7 @@ class MarioVectorEnv(VectorEnv):
             shift_stack(out.reshape(n, k, -1), self._obs.reshape(n, k, -1), fresh)
         P, E, T = self._state["P"], self._state["E"], self._state["T"]
         if self._renderers is None:
-            grid_obs(out, k - 1, P, E, T, self._levels.ints)
+            grid_obs(out, k - 1, P, E, T, self._levels.ints, self._behind)
             if self.grid_status:
                 status_row(out, k - 1, P)
         elif self.supply.fixed:
