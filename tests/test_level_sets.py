@@ -158,7 +158,7 @@ def test_level_replay_draws_the_levels_the_agent_fails_more_often() -> None:
         supply.record([intro] * 48 + [pits] * 48, np.array([True] * 48 + [False] * 48))
         return np.mean([supply.draw()[0] == pits for _ in range(2000)])
 
-    assert 0.45 < share_of_pits(0.0) < 0.55  # uniform (and nothing recorded when replay is off)
+    assert 0.45 < share_of_pits(0.0) < 0.55  # uniform: the counts are not used when replay is off
     assert share_of_pits(1.0) > 0.95  # failure rates 49/50 against 1/50
     assert 0.7 < share_of_pits(0.5) < 0.8  # half uniform: 0.5 * 0.5 + 0.5 * 0.98 = 0.74
 

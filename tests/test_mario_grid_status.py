@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pytest
 
 import envs.mario
 from envs.mario.batch import STATUS_CELLS, STATUS_HIGH
@@ -78,16 +79,15 @@ def test_player_view_follows_mario_and_shows_the_camera_view_shifted():
     cam, ego = MarioVectorEnv(**kw), MarioVectorEnv(**kw, grid_view="player")
     a, _ = cam.reset(seed=2)
     b, _ = ego.reset(seed=2)
-    player = PLAYER_CODE
     rng = np.random.default_rng(0)
     compared = 0
     for t in range(300):
         for i in range(3):
             col = ((int(cam._state["P"][i, PX]) >> SHIFT) + 6) // 16
-            cam_c0 = col - int(np.argwhere(a[i] == player)[0][1]) if (a[i] == player).any() else None
+            cam_c0 = col - int(np.argwhere(a[i] == PLAYER_CODE)[0][1]) if (a[i] == PLAYER_CODE).any() else None
             if cam_c0 is None:
                 continue  # off screen (falling into a pit)
-            assert (b[i][:, 3] == player).any()
+            assert (b[i][:, 3] == PLAYER_CODE).any()
             shift = (col - 3) - cam_c0  # ego column j shows level column col - 3 + j
             for j in range(16):
                 if 0 <= j + shift < 16 and col - 3 + j >= 0:
@@ -102,7 +102,5 @@ def test_player_view_follows_mario_and_shows_the_camera_view_shifted():
 
 
 def test_unknown_grid_view_is_refused():
-    import pytest
-
     with pytest.raises(ValueError, match="grid_view must be one of camera, player"):
         MarioVectorEnv(num_envs=1, grid_view="ahead")

@@ -180,10 +180,8 @@ def grid_obs(out, slot, P, E, T, lint, behind=-1):
         W = P[i, PWIDTH]
         flag_col, flag_top, flag_row = lint[i, LFC], lint[i, LFT], lint[i, LFR]
         g = out[i, slot]
-        if behind < 0:
-            c0 = (P[i, PCAM] + 8) // 16
-        else:
-            c0 = ((P[i, PX] >> SHIFT) + 6) // 16 - behind
+        player_col = ((P[i, PX] >> SHIFT) + 6) // 16
+        c0 = (P[i, PCAM] + 8) // 16 if behind < 0 else player_col - behind
         for j in range(16):
             c = c0 + j
             if c >= W or c < 0:
@@ -204,7 +202,7 @@ def grid_obs(out, slot, P, E, T, lint, behind=-1):
             r = ((E[i, e, EY] >> SHIFT) + 8) // 16
             if 0 <= c < 16 and 0 <= r < 16:
                 g[r, c] = ENEMY_CODE[E[i, e, EKIND]]
-        c = ((P[i, PX] >> SHIFT) + 6) // 16 - c0
+        c = player_col - c0
         r = ((P[i, PY] >> SHIFT) + 8) // 16
         for k in range(1 + P[i, PBIG]):  # big Mario fills two cells
             if 0 <= c < 16 and 0 <= r + k < 16:

@@ -464,31 +464,28 @@ class LevelSupply:
             if keys is self.keys:  # a set (up to thousands of levels): the scores kept by record()
                 fails = self._set_scores()
             else:  # the unbounded stream's pool (64 levels)
-                tally = self._tally
-                fails = np.array([(t[0] - t[1] + 1) / (t[0] + 2) if (t := tally.get(k)) else 0.5 for k in keys])
+                fails = np.array([_failure(self._tally.get(k)) for k in keys])
             cdf = np.cumsum(fails)
             return min(int(np.searchsorted(cdf, self._rng.random() * cdf[-1], side="right")), len(keys) - 1)
         return int(self._rng.integers(len(keys)))
 
     def record(self, keys: Sequence[tuple], cleared: np.ndarray) -> None:
-        """Episodes that just ended on `keys`, and whether each reached the flag (level_replay's score)."""
-        if not self.replay:
-            return
+        """Episodes that just ended on `keys`, and whether each reached the flag (level_replay's score;
+        the vector env reports them only when replay is on)."""
         scores, index = self._set_scores(), self._set_index
         for key, won in zip(keys, cleared):
             t = self._tally.setdefault(key, [0, 0])
             t[0] += 1
             t[1] += bool(won)
             if key in index:
-                scores[index[key]] = (t[0] - t[1] + 1) / (t[0] + 2)
+                scores[index[key]] = _failure(t)
 
     def _set_scores(self) -> np.ndarray:
         """Each level of the set's failure-rate score, in the order of `keys` (kept in step with the
         tally, so a draw from thousands of levels costs one cumsum)."""
         if self._scores is None:
             self._set_index = {k: i for i, k in enumerate(self.keys)}
-            self._scores = np.array([(t[0] - t[1] + 1) / (t[0] + 2) if (t := self._tally.get(k)) else 0.5
-                                     for k in self.keys])
+            self._scores = np.array([_failure(self._tally.get(k)) for k in self.keys])
         return self._scores
 
     # --- exact checkpoints --------------------------------------------------------------
@@ -556,6 +553,12 @@ def heldout_sets(train: dict[str, Any], eval_levels: Any = "auto", eval_heldout_
         label = Path(str(name)).stem if str(name) not in BUILTIN_LEVELS else str(name)
         sets.append((label, {**extra, "level": str(name)}, len(supply.keys) * eval_level_episodes))
     return sets
+
+
+def _failure(tally: list[int] | None) -> float:
+    """A level's failure rate for level replay from its [episodes, cleared] counts, Laplace-smoothed:
+    (episodes not cleared + 1) / (episodes + 2); 1/2 for a level not played yet."""
+    return 0.5 if tally is None else (tally[0] - tally[1] + 1) / (tally[0] + 2)
 
 
 def _key(k: Sequence[Any]) -> tuple:
